@@ -1,0 +1,37 @@
+//! One module per resource; [`router`] mounts them all and documents them
+//! (every route goes through `utoipa_axum::routes!`, so it cannot be left
+//! out of `/openapi.json`).
+
+mod health;
+mod me;
+mod ops;
+
+use crate::openapi::ApiDoc;
+use crate::AppState;
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Every route, plus `/openapi.json` serving their documentation.
+pub fn router() -> Router<AppState> {
+    let (router, api) = documented().split_for_parts();
+    let api = std::sync::Arc::new(api);
+    router.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let api = api.clone();
+            async move { axum::Json(api.as_ref().clone()) }
+        }),
+    )
+}
+
+/// The routes with their OpenAPI description.
+pub fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::outbox_status))
+        .routes(routes!(me::me))
+}

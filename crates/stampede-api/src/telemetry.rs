@@ -1,0 +1,59 @@
+//! Metrics: the Prometheus recorder and the HTTP RED middleware.
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// Latency buckets (seconds) for every `*_seconds` histogram.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the process-wide Prometheus recorder once and returns its handle
+/// (later calls, e.g. a second app in one test process, share it).
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .expect("buckets are non-empty")
+                .set_buckets_for_metric(
+                    Matcher::Full("stampede_consumer_batch_size".into()),
+                    &[1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 500.0],
+                )
+                .expect("buckets are non-empty")
+                .install_recorder()
+                .expect("the Prometheus recorder is installed once")
+        })
+        .clone()
+}
+
+/// Counts requests and measures latency per route template and status.
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("stampede_http_requests_total", &labels).increment(1);
+    metrics::histogram!("stampede_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Refreshes gauges that are cheapest to read at scrape time.
+pub fn record_pool_gauges(pool: &sqlx::MySqlPool) {
+    metrics::gauge!("stampede_db_pool_connections").set(pool.size() as f64);
+    metrics::gauge!("stampede_db_pool_idle_connections").set(pool.num_idle() as f64);
+    metrics::gauge!("stampede_db_pool_max_connections")
+        .set(pool.options().get_max_connections() as f64);
+}

@@ -1,0 +1,14 @@
+//! Every consumer the service runs.
+//!
+//! Adding a consumer is one file (a handler and a `spec` function returning
+//! its [`ConsumerSpec`]: name, group, topics, handler) plus one line below.
+//! The runtime gives it its own Kafka client and task, manual commits,
+//! retries and a dead-letter topic; nothing else changes.
+
+use stampede_infra::kafka::consumer::ConsumerSpec;
+use stampede_infra::Infra;
+
+/// The consumers `serve` starts.
+pub fn all(_infra: &Infra) -> Vec<ConsumerSpec> {
+    vec![]
+}

@@ -1,0 +1,420 @@
+//! The loop that drives one consumer: poll a batch, handle it with retries,
+//! dead-letter what cannot be handled, commit, repeat.
+
+use super::dead_letter::{self, FailedRecord, FailureCause};
+use super::{BatchEventHandler, ConsumedEvent, ConsumerSpec, EventHandler, Handler, HandlerError};
+use crate::kafka::{EventProducer, KafkaSettings, TopicNames};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use stampede_core::events::EventEnvelope;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Shutdown was requested while a record was waiting (back-off, DLT retry):
+/// it stays uncommitted and is redelivered after the restart.
+struct Interrupted;
+
+/// Why a record was dead-lettered (the `reason` metric label).
+#[derive(Clone, Copy)]
+enum DeadLetterReason {
+    Undecodable,
+    Fatal,
+    RetriesExhausted,
+}
+
+impl DeadLetterReason {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Undecodable => "undecodable",
+            Self::Fatal => "fatal",
+            Self::RetriesExhausted => "retries_exhausted",
+        }
+    }
+}
+
+/// One polled record: its raw form (for the DLT) and its decoded form.
+struct Polled {
+    raw: FailedRecord,
+    decoded: Result<ConsumedEvent, anyhow::Error>,
+}
+
+impl Polled {
+    fn from_message(message: &BorrowedMessage<'_>) -> Self {
+        let (timestamp_ms, timestamp_type) = match message.timestamp() {
+            Timestamp::CreateTime(ms) => (Some(ms), "CreateTime"),
+            Timestamp::LogAppendTime(ms) => (Some(ms), "LogAppendTime"),
+            Timestamp::NotAvailable => (None, "NoTimestampType"),
+        };
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let raw = FailedRecord {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms,
+            timestamp_type,
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            headers,
+        };
+        let decoded = serde_json::from_slice::<EventEnvelope>(&raw.payload)
+            .map(|envelope| ConsumedEvent {
+                topic: raw.topic.clone(),
+                partition: raw.partition,
+                offset: raw.offset,
+                envelope,
+            })
+            .map_err(|e| anyhow::Error::new(e).context("record is not a Stampede event envelope"));
+        Self { raw, decoded }
+    }
+}
+
+struct Runner {
+    name: String,
+    group: String,
+    producer: EventProducer,
+    retry_attempts: u32,
+    backoff: Duration,
+    shutdown: CancellationToken,
+}
+
+/// Runs `spec` until `shutdown` is cancelled; then finishes the batch in
+/// hand, commits, and returns.
+pub async fn run_consumer(
+    spec: ConsumerSpec,
+    settings: KafkaSettings,
+    producer: EventProducer,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let names = TopicNames::new(&settings);
+    let group = names.group(&spec.group_id);
+    let c = &settings.consumer;
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &settings.bootstrap_servers)
+        .set("group.id", &group)
+        .set("client.id", format!("stampede-{}", spec.name))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", c.session_timeout_ms.to_string())
+        .set("heartbeat.interval.ms", c.heartbeat_interval_ms.to_string())
+        .set("fetch.wait.max.ms", "100")
+        .create()?;
+    let topics: Vec<String> = spec.topics.iter().map(|t| names.physical(t)).collect();
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topic_refs)?;
+    tracing::info!(consumer = %spec.name, %group, ?topics, "consumer started");
+
+    let (max_records, max_wait) = match spec.handler {
+        Handler::Batch(_) => (c.max_poll_records, Duration::from_millis(c.max_wait_ms)),
+        // Per-record handlers take what is already buffered, without waiting.
+        Handler::PerRecord(_) => (c.max_poll_records, Duration::ZERO),
+    };
+    let runner = Runner {
+        name: spec.name.clone(),
+        group,
+        producer,
+        retry_attempts: c.retry_attempts,
+        backoff: Duration::from_millis(c.retry_backoff_ms),
+        shutdown: shutdown.clone(),
+    };
+
+    let mut positions = BTreeMap::new();
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            polled = consumer.recv() => polled,
+        };
+        let mut batch = match first {
+            Ok(message) => vec![Polled::from_message(&message)],
+            Err(error) => {
+                tracing::warn!(consumer = %spec.name, %error, "poll failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let deadline = tokio::time::Instant::now() + max_wait;
+        while batch.len() < max_records {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(message)) => batch.push(Polled::from_message(&message)),
+                Ok(Err(error)) => {
+                    tracing::warn!(consumer = %spec.name, %error, "poll failed");
+                    break;
+                }
+                Err(_elapsed) => break,
+            }
+        }
+        metrics::histogram!("stampede_consumer_batch_size", "consumer" => spec.name.clone())
+            .record(batch.len() as f64);
+
+        let mut done = vec![false; batch.len()];
+        let finished = match &spec.handler {
+            Handler::PerRecord(handler) => {
+                runner
+                    .run_per_record(handler.as_ref(), &batch, &mut done)
+                    .await
+            }
+            Handler::Batch(handler) => runner.run_batch(handler.as_ref(), &batch, &mut done).await,
+        };
+        runner.commit(&consumer, &batch, &done, &mut positions);
+        if finished.is_err() {
+            break;
+        }
+    }
+    // A final synchronous commit makes sure the asynchronous ones have landed.
+    let mut last = TopicPartitionList::new();
+    for ((topic, partition), next) in &positions {
+        let _ = last.add_partition_offset(topic, *partition, Offset::Offset(*next));
+    }
+    runner.commit_list(&consumer, &last, CommitMode::Sync);
+    tracing::info!(consumer = %spec.name, "consumer stopped");
+    Ok(())
+}
+
+impl Runner {
+    async fn run_per_record(
+        &self,
+        handler: &dyn EventHandler,
+        batch: &[Polled],
+        done: &mut [bool],
+    ) -> Result<(), Interrupted> {
+        for (index, polled) in batch.iter().enumerate() {
+            match &polled.decoded {
+                Err(error) => {
+                    let cause = FailureCause::new("stampede::kafka::UndecodableRecord", error);
+                    self.dead_letter(&polled.raw, &cause, DeadLetterReason::Undecodable)
+                        .await?;
+                }
+                Ok(event) => {
+                    self.handle_with_retries(handler, event, &polled.raw)
+                        .await?
+                }
+            }
+            done[index] = true;
+        }
+        Ok(())
+    }
+
+    async fn handle_with_retries(
+        &self,
+        handler: &dyn EventHandler,
+        event: &ConsumedEvent,
+        raw: &FailedRecord,
+    ) -> Result<(), Interrupted> {
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let result = handler.handle(event).await;
+            self.observe_attempt(started);
+            match result {
+                Ok(()) => {
+                    self.count_handled(1);
+                    return Ok(());
+                }
+                Err(error) if error.is_fatal() || attempt >= self.retry_attempts => {
+                    return self.dead_letter_for(raw, &error).await;
+                }
+                Err(error) => {
+                    attempt += 1;
+                    self.retry_pause(&error, event, attempt).await?;
+                }
+            }
+        }
+    }
+
+    /// Spring's batch semantics: a failure naming record `i` keeps the
+    /// records before it, retries from `i`, and finally dead-letters `i` alone;
+    /// a failure naming none retries the whole batch, then dead-letters it all.
+    async fn run_batch(
+        &self,
+        handler: &dyn BatchEventHandler,
+        batch: &[Polled],
+        done: &mut [bool],
+    ) -> Result<(), Interrupted> {
+        let mut events = Vec::with_capacity(batch.len());
+        let mut positions = Vec::with_capacity(batch.len());
+        for (index, polled) in batch.iter().enumerate() {
+            match &polled.decoded {
+                Ok(event) => {
+                    events.push(event.clone());
+                    positions.push(index);
+                }
+                Err(error) => {
+                    let cause = FailureCause::new("stampede::kafka::UndecodableRecord", error);
+                    self.dead_letter(&polled.raw, &cause, DeadLetterReason::Undecodable)
+                        .await?;
+                    done[index] = true;
+                }
+            }
+        }
+        let mut mark_done = |range: std::ops::Range<usize>| {
+            for i in range {
+                done[positions[i]] = true;
+            }
+        };
+        let (mut start, mut attempt) = (0, 0);
+        while start < events.len() {
+            let started = Instant::now();
+            let result = handler.handle_batch(&events[start..]).await;
+            self.observe_attempt(started);
+            let failure = match result {
+                Ok(()) => {
+                    self.count_handled(events.len() - start);
+                    mark_done(start..events.len());
+                    return Ok(());
+                }
+                Err(failure) => failure,
+            };
+            let failed_at = failure
+                .index
+                .map(|i| start + i)
+                .filter(|&i| i < events.len());
+            if let Some(failed) = failed_at.filter(|&failed| failed > start) {
+                self.count_handled(failed - start);
+                mark_done(start..failed);
+                start = failed;
+                attempt = 0;
+            }
+            if failure.error.is_fatal() || attempt >= self.retry_attempts {
+                let end = failed_at.map_or(events.len(), |failed| failed + 1);
+                for i in start..end {
+                    self.dead_letter_for(&batch[positions[i]].raw, &failure.error)
+                        .await?;
+                    mark_done(i..i + 1);
+                }
+                start = end;
+                attempt = 0;
+            } else {
+                attempt += 1;
+                self.retry_pause(&failure.error, &events[start], attempt)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn retry_pause(
+        &self,
+        error: &HandlerError,
+        event: &ConsumedEvent,
+        attempt: u32,
+    ) -> Result<(), Interrupted> {
+        metrics::counter!("stampede_consumer_retries_total", "consumer" => self.name.clone())
+            .increment(1);
+        tracing::warn!(
+            consumer = %self.name, topic = %event.topic, partition = event.partition, offset = event.offset,
+            attempt, error = %error, "handler failed; retrying after back-off"
+        );
+        self.pause().await
+    }
+
+    async fn pause(&self) -> Result<(), Interrupted> {
+        tokio::select! {
+            _ = tokio::time::sleep(self.backoff) => Ok(()),
+            _ = self.shutdown.cancelled() => Err(Interrupted),
+        }
+    }
+
+    async fn dead_letter_for(
+        &self,
+        raw: &FailedRecord,
+        error: &HandlerError,
+    ) -> Result<(), Interrupted> {
+        let reason = if error.is_fatal() {
+            DeadLetterReason::Fatal
+        } else {
+            DeadLetterReason::RetriesExhausted
+        };
+        let cause = FailureCause::new(error.type_name, &error.error);
+        self.dead_letter(raw, &cause, reason).await
+    }
+
+    /// Publishes the dead letter, retrying until the broker takes it: the
+    /// offset must not move past a record that is neither handled nor parked.
+    async fn dead_letter(
+        &self,
+        raw: &FailedRecord,
+        cause: &FailureCause,
+        reason: DeadLetterReason,
+    ) -> Result<(), Interrupted> {
+        loop {
+            match dead_letter::publish(&self.producer, raw, &self.group, cause).await {
+                Ok(()) => {
+                    tracing::error!(
+                        consumer = %self.name, topic = %raw.topic, partition = raw.partition, offset = raw.offset,
+                        reason = reason.label(), error = %cause.message, "record dead-lettered"
+                    );
+                    metrics::counter!(
+                        "stampede_consumer_dead_lettered_total",
+                        "consumer" => self.name.clone(), "reason" => reason.label()
+                    )
+                    .increment(1);
+                    return Ok(());
+                }
+                Err(error) => {
+                    tracing::error!(consumer = %self.name, %error, "dead-letter publish failed; will retry");
+                    self.pause().await?;
+                }
+            }
+        }
+    }
+
+    fn observe_attempt(&self, started: Instant) {
+        metrics::histogram!("stampede_consumer_handle_seconds", "consumer" => self.name.clone())
+            .record(started.elapsed().as_secs_f64());
+    }
+
+    fn count_handled(&self, records: usize) {
+        metrics::counter!("stampede_consumer_handled_total", "consumer" => self.name.clone())
+            .increment(records as u64);
+    }
+
+    /// Commits, per partition, past the longest run of finished records,
+    /// and remembers the positions in `positions` for the final commit.
+    fn commit(
+        &self,
+        consumer: &StreamConsumer,
+        batch: &[Polled],
+        done: &[bool],
+        positions: &mut BTreeMap<(String, i32), i64>,
+    ) {
+        let mut runs: BTreeMap<(&str, i32), (Option<i64>, bool)> = BTreeMap::new();
+        for (polled, &finished) in batch.iter().zip(done) {
+            let (next, blocked) = runs
+                .entry((polled.raw.topic.as_str(), polled.raw.partition))
+                .or_default();
+            if !finished {
+                *blocked = true;
+            } else if !*blocked {
+                *next = Some(polled.raw.offset + 1);
+            }
+        }
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), (next, _)) in runs {
+            if let Some(next) = next {
+                let _ = list.add_partition_offset(topic, partition, Offset::Offset(next));
+                positions.insert((topic.to_owned(), partition), next);
+            }
+        }
+        self.commit_list(consumer, &list, CommitMode::Async);
+    }
+
+    fn commit_list(&self, consumer: &StreamConsumer, list: &TopicPartitionList, mode: CommitMode) {
+        if list.count() == 0 {
+            return;
+        }
+        if let Err(error) = consumer.commit(list, mode) {
+            metrics::counter!("stampede_consumer_commit_failures_total", "consumer" => self.name.clone()).increment(1);
+            tracing::warn!(consumer = %self.name, %error, "offset commit failed; records may be redelivered");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Kafka: settings, topic admin, the idempotent producer, and the consumer
+//! runtime with retries and dead-letter topics.
+//!
+//! Everything here speaks the plain Kafka protocol through librdkafka, so it
+//! runs the same on Apache Kafka (docker-compose) and on the tansu broker used
+//! for local runs and tests.
+
+pub mod consumer;
+mod producer;
+mod settings;
+mod topics;
+
+pub use producer::{EventProducer, OutgoingRecord, PublishError};
+pub use settings::{ConsumerSettings, KafkaSettings, ProducerSettings};
+pub use topics::{ensure_topics, TopicNames};

@@ -1,0 +1,15 @@
+//! Stampede's adapters: everything that talks to MariaDB, Redis or Kafka.
+//!
+//! - [`mysql`]: pool, database creation, embedded migrations, idempotent-consumer helper.
+//! - [`redis`]: connection manager.
+//! - [`kafka`]: topic admin, the idempotent producer, the consumer runtime and dead letters.
+//! - [`outbox`]: the transactional outbox writer and its relay to Kafka.
+//! - [`Infra`]: the handles above, built once and shared.
+
+pub mod kafka;
+pub mod mysql;
+pub mod outbox;
+pub mod redis;
+
+mod infra;
+pub use infra::{Infra, InfraSettings};

@@ -1,0 +1,32 @@
+//! Redis: one multiplexed, self-reconnecting connection shared by the process.
+
+use serde::Deserialize;
+
+pub use ::redis::aio::ConnectionManager;
+
+/// `[redis]` settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// e.g. `redis://127.0.0.1:6379`.
+    pub url: String,
+    /// Prepended to every key, so several deployments (or tests) share one Redis.
+    pub key_prefix: String,
+}
+
+impl RedisSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        ::redis::Client::open(self.url.as_str())
+            .map(|_| ())
+            .map_err(|e| format!("redis.url is not a Redis URL: {e}"))
+    }
+}
+
+/// Opens the shared connection. Fails fast when Redis is unreachable.
+pub async fn connect(settings: &RedisSettings) -> Result<ConnectionManager, ::redis::RedisError> {
+    let client = ::redis::Client::open(settings.url.as_str())?;
+    let config = ::redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(2)
+        .set_connection_timeout(std::time::Duration::from_secs(3))
+        .set_response_timeout(std::time::Duration::from_secs(3));
+    ConnectionManager::new_with_config(client, config).await
+}

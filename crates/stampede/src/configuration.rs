@@ -1,0 +1,150 @@
+//! Layered configuration: embedded `config/default.toml` → optional file →
+//! `STAMPEDE__SECTION__KEY` environment variables, deserialised into typed
+//! settings and validated before anything starts.
+
+use serde::Deserialize;
+use stampede_api::{AuthSettings, HttpSettings};
+use stampede_infra::kafka::KafkaSettings;
+use stampede_infra::mysql::DatabaseSettings;
+use stampede_infra::outbox::OutboxSettings;
+use stampede_infra::redis::RedisSettings;
+use stampede_infra::InfraSettings;
+use std::path::Path;
+
+/// The defaults, compiled in so the binary runs from any directory.
+pub const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub log: LogSettings,
+    pub auth: AuthSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub kafka: KafkaSettings,
+    pub outbox: OutboxSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A configuration problem, phrased as one line that names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Loads the layers and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, config::Environment::with_prefix("STAMPEDE"))
+    }
+
+    /// Like [`Settings::load`] with an explicit environment source (tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        environment: config::Environment,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        let environment = environment
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("kafka.topics");
+        let settings: Settings = builder
+            .add_source(environment)
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate().map_err(ConfigError)?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.http.validate()?;
+        self.auth.validate()?;
+        self.infra().validate()
+    }
+
+    pub fn infra(&self) -> InfraSettings {
+        InfraSettings {
+            database: self.database.clone(),
+            redis: self.redis.clone(),
+            kafka: self.kafka.clone(),
+            outbox: self.outbox.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let source: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load_from(
+            None,
+            config::Environment::with_prefix("STAMPEDE").source(Some(source)),
+        )
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let settings = load(&[]).unwrap();
+        assert_eq!(settings.http.port, 8080);
+        assert_eq!(settings.kafka.partitions, 3);
+        assert_eq!(settings.kafka.consumer.max_poll_records, 50);
+        assert_eq!(settings.kafka.topics.len(), 7);
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys_and_lists() {
+        let settings = load(&[
+            ("STAMPEDE__HTTP__PORT", "9001"),
+            ("STAMPEDE__KAFKA__CONSUMER__RETRY_ATTEMPTS", "5"),
+            ("STAMPEDE__KAFKA__TOPICS", "a.b,c.d"),
+        ])
+        .unwrap();
+        assert_eq!(settings.http.port, 9001);
+        assert_eq!(settings.kafka.consumer.retry_attempts, 5);
+        assert_eq!(settings.kafka.topics, vec!["a.b", "c.d"]);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let error = load(&[("STAMPEDE__HTTP__PORT", "eighty")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("http.port"), "{error}");
+        let error = load(&[("STAMPEDE__KAFKA__PARTITIONS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("kafka.partitions"), "{error}");
+        let error = load(&[("STAMPEDE__AUTH__JWT_SECRET", "short")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("auth.jwt_secret"), "{error}");
+        let error = load(&[("STAMPEDE__LOG__FORMAT", "xml")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("log.format"), "{error}");
+    }
+}

@@ -1,0 +1,10 @@
+//! The `stampede` binary's library half: configuration, start-up and the
+//! subcommands. `main.rs` only parses the command line and dispatches, so
+//! tests build the very same [`startup::Application`].
+
+pub mod bench;
+pub mod commands;
+pub mod configuration;
+pub mod probe;
+pub mod startup;
+pub mod tracing_setup;

@@ -1,0 +1,65 @@
+use clap::{Parser, Subcommand};
+use stampede::configuration::Settings;
+use std::path::PathBuf;
+
+/// Stampede: a flash-sale backend (FCFS issuance, orders, payments, ticketing).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Extra configuration file layered over the defaults (env still wins).
+    #[arg(long, global = true, env = "STAMPEDE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API, the outbox relay and the consumers.
+    Serve,
+    /// Create the database if missing and apply the migrations.
+    Migrate,
+    /// Exercise a running server end to end and print what happened.
+    Demo(stampede::commands::demo::DemoArgs),
+    /// Print a bearer token for local use.
+    Token {
+        #[arg(long)]
+        user: u64,
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Benchmarks that print side-by-side measurements.
+    #[command(subcommand)]
+    Bench(stampede::bench::BenchCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("stampede: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    stampede::tracing_setup::init(&settings.log);
+    let runtime = tokio::runtime::Runtime::new().expect("starting the tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve => stampede::commands::serve::run(settings).await,
+            Command::Migrate => stampede::commands::migrate::run(settings).await,
+            Command::Demo(args) => stampede::commands::demo::run(settings, args).await,
+            Command::Token { user, admin } => {
+                stampede::commands::token::run(&settings, user, admin)
+            }
+            Command::Bench(bench) => stampede::bench::run(settings, bench).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("stampede: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Building and running the service: the same code for `serve` and tests.
+
+use crate::configuration::Settings;
+use anyhow::Context;
+use stampede_api::auth::JwtKeys;
+use stampede_api::AppState;
+use stampede_infra::kafka::consumer::{run_consumer, ConsumerSpec};
+use stampede_infra::kafka::ensure_topics;
+use stampede_infra::Infra;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A built, not yet running, Stampede: connected, migrated, topics created,
+/// listener bound, background workers started.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    infra: Infra,
+    stop_http: CancellationToken,
+    stop_workers: CancellationToken,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Builds the service with the consumers of the registry.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Vec::new()).await
+    }
+
+    /// Builds the service with the registry's consumers plus `extra` (tests
+    /// register their own probes this way, exactly as the registry does).
+    pub async fn build_with(settings: Settings, extra: Vec<ConsumerSpec>) -> anyhow::Result<Self> {
+        let infra = Infra::connect(settings.infra()).await?;
+        stampede_infra::mysql::migrate(&infra.pool)
+            .await
+            .context("running migrations")?;
+
+        let mut consumers = stampede_consumers::registry::all(&infra);
+        consumers.extend(extra);
+        let consumer_topics: Vec<String> =
+            consumers.iter().flat_map(|c| c.topics.clone()).collect();
+        ensure_topics(infra.kafka(), &consumer_topics)
+            .await
+            .with_context(|| format!("creating topics on {}", infra.kafka().bootstrap_servers))?;
+
+        let stop_workers = CancellationToken::new();
+        let mut workers = vec![tokio::spawn(infra.relay().run(stop_workers.clone()))];
+        for spec in consumers {
+            let kafka = infra.kafka().clone();
+            let producer = infra.producer.clone();
+            let stop = stop_workers.clone();
+            workers.push(tokio::spawn(async move {
+                let name = spec.name.clone();
+                if let Err(error) = run_consumer(spec, kafka, producer, stop).await {
+                    tracing::error!(consumer = %name, error = format!("{error:#}"), "consumer failed");
+                }
+            }));
+        }
+
+        let state = AppState {
+            infra: infra.clone(),
+            jwt: Arc::new(JwtKeys::new(&settings.auth)),
+            metrics: stampede_api::telemetry::prometheus(),
+            http: Arc::new(settings.http.clone()),
+        };
+        let address = (settings.http.host.as_str(), settings.http.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding {}:{}", address.0, address.1))?;
+        Ok(Self {
+            listener,
+            router: stampede_api::router(state),
+            infra,
+            stop_http: CancellationToken::new(),
+            stop_workers,
+            workers,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    pub fn infra(&self) -> &Infra {
+        &self.infra
+    }
+
+    /// Cancelling this token shuts the service down gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.stop_http.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled; then lets in-flight
+    /// requests finish, stops the relay (after a last drain) and the
+    /// consumers (after their batch in hand and a final commit).
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let stop_http = self.stop_http.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { stop_http.cancelled().await })
+            .await?;
+        self.stop_workers.cancel();
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
