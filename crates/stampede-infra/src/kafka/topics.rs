@@ -6,6 +6,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 use stampede_core::events::topics::{dead_letter_of, DEAD_LETTER_SUFFIX};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Maps logical names (`payment.success`) to physical ones (`<prefix>payment.success`).
@@ -51,7 +52,8 @@ pub async fn ensure_topics(settings: &KafkaSettings, extra: &[String]) -> anyhow
         .set("bootstrap.servers", &settings.bootstrap_servers)
         .create()?;
     let names = TopicNames::new(settings);
-    let physical: Vec<String> = settings
+    // A set: Kafka rejects a CreateTopics request naming a topic twice.
+    let physical: BTreeSet<String> = settings
         .topics
         .iter()
         .chain(extra)

@@ -1,0 +1,162 @@
+//! `spawn_app()` and friends: the real app on a random port, isolated by name.
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::{ClientConfig, Message};
+use stampede::configuration::Settings;
+use stampede::probe::ProbePinged;
+use stampede::startup::Application;
+use stampede_api::auth::{JwtKeys, Role};
+use stampede_core::events::EventEnvelope;
+use stampede_infra::kafka::consumer::ConsumerSpec;
+use stampede_infra::Infra;
+use std::future::Future;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub struct TestApp {
+    pub address: String,
+    pub settings: Settings,
+    pub infra: Infra,
+    pub client: reqwest::Client,
+    pub shutdown: CancellationToken,
+    pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Defaults plus the environment, made unique and fast for one test.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::load(None).expect("the default configuration is valid");
+    let id = &Uuid::new_v4().simple().to_string()[..12];
+    settings.database.name = format!("stampede_test_{id}");
+    settings.database.max_connections = 10;
+    settings.kafka.topic_prefix = format!("t{id}.");
+    settings.kafka.group_prefix = format!("t{id}.");
+    settings.redis.key_prefix = format!("t{id}:");
+    settings.http.port = 0;
+    // A short session timeout makes a new group's first message arrive in ~1 s.
+    settings.kafka.consumer.session_timeout_ms = 2000;
+    settings.kafka.consumer.heartbeat_interval_ms = 300;
+    settings.kafka.consumer.retry_backoff_ms = 100;
+    settings.kafka.consumer.max_wait_ms = 200;
+    settings.outbox.poll_interval_ms = 100;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_settings(), vec![]).await
+}
+
+pub async fn spawn_app_with(settings: Settings, consumers: Vec<ConsumerSpec>) -> TestApp {
+    let app = Application::build_with(settings.clone(), consumers).await.expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let infra = app.infra().clone();
+    let shutdown = app.shutdown_token();
+    let handle = tokio::spawn(app.run_until_stopped());
+    TestApp { address, settings, infra, client: reqwest::Client::new(), shutdown, handle }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn token(&self, user_id: u64, role: Role) -> String {
+        JwtKeys::new(&self.settings.auth).issue(user_id, role)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics", None).await.text().await.unwrap()
+    }
+
+    /// Commits `count` probe events for `key` in one transaction.
+    pub async fn commit_pings(&self, run: Uuid, key: &str, count: u64) -> Vec<EventEnvelope> {
+        let mut tx = self.infra.pool.begin().await.unwrap();
+        let mut envelopes = Vec::new();
+        for seq in 0..count {
+            let envelope = EventEnvelope::wrap(&ProbePinged { run, key: key.to_owned(), seq });
+            self.infra.outbox.append(&mut tx, &envelope).await.unwrap();
+            envelopes.push(envelope);
+        }
+        self.infra.outbox.commit(tx).await.unwrap();
+        envelopes
+    }
+
+    pub fn physical(&self, logical: &str) -> String {
+        self.infra.topics.physical(logical)
+    }
+
+    /// Stops the app gracefully and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.handle.await.unwrap().unwrap();
+    }
+}
+
+/// Sum of the samples of `name` whose labels include every pair in `labels`.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| line.split(['{', ' ']).next() == Some(name))
+        .filter(|line| labels.iter().all(|(k, v)| line.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads `topic` from the beginning with a fresh group until `count`
+/// records arrived or `timeout` passed (never trusts watermarks).
+pub async fn read_topic(settings: &Settings, topic: &str, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &settings.kafka.bootstrap_servers)
+        .set("group.id", format!("reader-{}", Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "2000")
+        .set("heartbeat.interval.ms", "300")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut messages = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while messages.len() < count {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => messages.push(message.detach()),
+            Ok(Err(_)) => continue,
+            Err(_) => break,
+        }
+    }
+    messages
+}
+
+/// The value of header `name` of `message`.
+pub fn header(message: &OwnedMessage, name: &str) -> Option<Vec<u8>> {
+    use rdkafka::message::Headers;
+    let headers = message.headers()?;
+    headers.iter().find(|h| h.key == name).and_then(|h| h.value.map(<[u8]>::to_vec))
+}

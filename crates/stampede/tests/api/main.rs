@@ -1,0 +1,6 @@
+//! Integration tests: each spawns the real application against real
+//! MariaDB, Redis and a Kafka-protocol broker, with its own database,
+//! topic prefix, group prefix and Redis key prefix.
+
+mod backbone;
+mod helpers;
