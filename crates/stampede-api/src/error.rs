@@ -102,8 +102,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
+impl ApiError {
+    /// A database failure: 503 when MariaDB cannot be reached, else 500.
+    pub fn database(error: &sqlx::Error) -> Self {
         match error {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 tracing::error!(%error, "database unavailable");
@@ -114,6 +115,22 @@ impl From<sqlx::Error> for ApiError {
             }
             other => Self::internal(other),
         }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::database(&error)
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(error: redis::RedisError) -> Self {
+        tracing::error!(%error, "redis unavailable");
+        Self::unavailable(
+            "REDIS_UNAVAILABLE",
+            "the issue gate is unavailable; retry later",
+        )
     }
 }
 

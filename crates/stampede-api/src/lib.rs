@@ -8,12 +8,14 @@
 
 pub mod auth;
 pub mod error;
+pub mod limits;
 pub mod openapi;
 pub mod routes;
 mod settings;
 mod state;
 pub mod telemetry;
 
+pub use limits::RateLimitSettings;
 pub use settings::{AuthSettings, HttpSettings};
 pub use state::AppState;
 

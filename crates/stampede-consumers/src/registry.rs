@@ -9,6 +9,10 @@ use stampede_infra::kafka::consumer::ConsumerSpec;
 use stampede_infra::Infra;
 
 /// The consumers `serve` starts.
-pub fn all(_infra: &Infra) -> Vec<ConsumerSpec> {
-    vec![]
+pub fn all(infra: &Infra) -> Vec<ConsumerSpec> {
+    vec![
+        crate::coupon_persist::spec(infra),
+        crate::campaign_entry_persist::spec(infra),
+        crate::coupon_issue_queue::spec(infra),
+    ]
 }

@@ -1,6 +1,16 @@
 //! Stampede's domain: the types and rules of flash sales, free of I/O.
 //!
 //! Adapters (MariaDB, Redis, Kafka, HTTP) live in `stampede-infra` and
-//! `stampede-api`; they depend on this crate, never the other way round.
+//! `stampede-api`; they implement the traits declared here and depend on
+//! this crate, never the other way round.
+//!
+//! - [`events`]: the envelope every event travels in, and topic names.
+//! - [`fcfs`]: the first-come-first-served gate's vocabulary and flow, shared
+//!   by coupons and campaigns.
+//! - [`coupon`]: coupon policies, user coupons, the queue mode's requests.
+//! - [`campaign`]: campaigns and their winning entries.
 
+pub mod campaign;
+pub mod coupon;
 pub mod events;
+pub mod fcfs;

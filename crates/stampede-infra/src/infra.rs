@@ -1,9 +1,10 @@
 //! The shared handles every part of the service uses, built once at start-up.
 
+use crate::kafka::EventSink;
 use crate::kafka::{EventProducer, KafkaSettings, TopicNames};
 use crate::mysql::DatabaseSettings;
 use crate::outbox::{OutboxRelay, OutboxSettings, OutboxWriter};
-use crate::redis::{ConnectionManager, RedisSettings};
+use crate::redis::{ConnectionManager, CouponRequests, FcfsGate, RedisSettings};
 use anyhow::Context;
 use serde::Deserialize;
 use sqlx::MySqlPool;
@@ -16,6 +17,16 @@ pub struct InfraSettings {
     pub redis: RedisSettings,
     pub kafka: KafkaSettings,
     pub outbox: OutboxSettings,
+    pub fcfs: FcfsSettings,
+}
+
+/// `[fcfs]` settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FcfsSettings {
+    /// Lifetime of the entry token a campaign win writes to Redis (seed 000: 30 min).
+    pub entry_token_ttl_secs: u64,
+    /// How long queue-mode request statuses stay readable.
+    pub request_status_ttl_secs: u64,
 }
 
 impl InfraSettings {
@@ -23,7 +34,14 @@ impl InfraSettings {
         self.database.validate()?;
         self.redis.validate()?;
         self.kafka.validate()?;
-        self.outbox.validate()
+        self.outbox.validate()?;
+        if self.fcfs.entry_token_ttl_secs == 0 || self.fcfs.request_status_ttl_secs == 0 {
+            return Err(
+                "fcfs.entry_token_ttl_secs and fcfs.request_status_ttl_secs must be positive"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -35,6 +53,12 @@ pub struct Infra {
     pub producer: EventProducer,
     pub topics: TopicNames,
     pub outbox: OutboxWriter,
+    /// The FCFS gate (Redis Lua scripts).
+    pub gate: FcfsGate,
+    /// Publishes winners straight to Kafka, awaiting the ack.
+    pub events: EventSink,
+    /// Queue-mode request statuses.
+    pub coupon_requests: CouponRequests,
     pub settings: Arc<InfraSettings>,
 }
 
@@ -50,11 +74,24 @@ impl Infra {
         let producer =
             EventProducer::new(&settings.kafka.bootstrap_servers, &settings.kafka.producer)
                 .context("creating the Kafka producer")?;
+        let prefix = &settings.redis.key_prefix;
+        let topics = TopicNames::new(&settings.kafka);
         Ok(Self {
+            gate: FcfsGate::new(
+                redis.clone(),
+                prefix,
+                std::time::Duration::from_secs(settings.fcfs.entry_token_ttl_secs),
+            ),
+            coupon_requests: CouponRequests::new(
+                redis.clone(),
+                prefix,
+                settings.fcfs.request_status_ttl_secs,
+            ),
+            events: EventSink::new(producer.clone(), topics.clone()),
             pool,
             redis,
             producer,
-            topics: TopicNames::new(&settings.kafka),
+            topics,
             outbox: OutboxWriter::new(),
             settings: Arc::new(settings),
         })

@@ -12,4 +12,4 @@ pub mod outbox;
 pub mod redis;
 
 mod infra;
-pub use infra::{Infra, InfraSettings};
+pub use infra::{FcfsSettings, Infra, InfraSettings};

@@ -3,12 +3,12 @@
 //! settings and validated before anything starts.
 
 use serde::Deserialize;
-use stampede_api::{AuthSettings, HttpSettings};
+use stampede_api::{AuthSettings, HttpSettings, RateLimitSettings};
 use stampede_infra::kafka::KafkaSettings;
 use stampede_infra::mysql::DatabaseSettings;
 use stampede_infra::outbox::OutboxSettings;
 use stampede_infra::redis::RedisSettings;
-use stampede_infra::InfraSettings;
+use stampede_infra::{FcfsSettings, InfraSettings};
 use std::path::Path;
 
 /// The defaults, compiled in so the binary runs from any directory.
@@ -23,6 +23,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub kafka: KafkaSettings,
     pub outbox: OutboxSettings,
+    pub fcfs: FcfsSettings,
+    pub rate_limit: RateLimitSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +88,7 @@ impl Settings {
             redis: self.redis.clone(),
             kafka: self.kafka.clone(),
             outbox: self.outbox.clone(),
+            fcfs: self.fcfs.clone(),
         }
     }
 }

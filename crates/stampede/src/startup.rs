@@ -3,11 +3,11 @@
 use crate::configuration::Settings;
 use anyhow::Context;
 use stampede_api::auth::JwtKeys;
+use stampede_api::limits::IssueLimits;
 use stampede_api::AppState;
 use stampede_infra::kafka::consumer::{run_consumer, ConsumerSpec};
 use stampede_infra::kafka::ensure_topics;
 use stampede_infra::Infra;
-use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -59,12 +59,13 @@ impl Application {
             }));
         }
 
-        let state = AppState {
-            infra: infra.clone(),
-            jwt: Arc::new(JwtKeys::new(&settings.auth)),
-            metrics: stampede_api::telemetry::prometheus(),
-            http: Arc::new(settings.http.clone()),
-        };
+        let state = AppState::new(
+            infra.clone(),
+            JwtKeys::new(&settings.auth),
+            stampede_api::telemetry::prometheus(),
+            settings.http.clone(),
+            IssueLimits::new(&settings.rate_limit),
+        );
         let address = (settings.http.host.as_str(), settings.http.port);
         let listener = TcpListener::bind(address)
             .await

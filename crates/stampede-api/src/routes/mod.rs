@@ -2,6 +2,9 @@
 //! (every route goes through `utoipa_axum::routes!`, so it cannot be left
 //! out of `/openapi.json`).
 
+mod campaigns;
+mod coupons;
+mod fcfs;
 mod health;
 mod me;
 mod ops;
@@ -34,4 +37,15 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::outbox_status))
         .routes(routes!(me::me))
+        .routes(routes!(coupons::create_policy))
+        .routes(routes!(coupons::open_policy))
+        .routes(routes!(coupons::close_policy))
+        .routes(routes!(coupons::get_policy))
+        .routes(routes!(coupons::issue))
+        .routes(routes!(coupons::request_status))
+        .routes(routes!(coupons::my_coupons))
+        .routes(routes!(campaigns::create_campaign))
+        .routes(routes!(campaigns::open_campaign))
+        .routes(routes!(campaigns::close_campaign))
+        .routes(routes!(campaigns::enter))
 }

@@ -6,10 +6,12 @@
 //! for local runs and tests.
 
 pub mod consumer;
+mod event_sink;
 mod producer;
 mod settings;
 mod topics;
 
+pub use event_sink::EventSink;
 pub use producer::{EventProducer, OutgoingRecord, PublishError};
 pub use settings::{ConsumerSettings, KafkaSettings, ProducerSettings};
 pub use topics::{ensure_topics, TopicNames};

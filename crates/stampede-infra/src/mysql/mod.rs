@@ -1,6 +1,10 @@
-//! MariaDB/MySQL: connection pool, database bootstrap and migrations.
+//! MariaDB/MySQL: connection pool, database bootstrap, migrations, and one
+//! module per aggregate that owns its tables' SQL.
 
+pub mod campaigns;
+pub mod coupons;
 mod processed_events;
+pub mod winners;
 
 pub use processed_events::ProcessedEvents;
 

@@ -1,4 +1,11 @@
-//! Redis: one multiplexed, self-reconnecting connection shared by the process.
+//! Redis: one multiplexed, self-reconnecting connection shared by the
+//! process, and the FCFS gate's Lua scripts ([`FcfsGate`]).
+
+mod coupon_requests;
+mod fcfs_gate;
+
+pub use coupon_requests::CouponRequests;
+pub use fcfs_gate::{FcfsGate, GateSnapshot, Reservation};
 
 use serde::Deserialize;
 

@@ -48,12 +48,21 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(settings: Settings, consumers: Vec<ConsumerSpec>) -> TestApp {
-    let app = Application::build_with(settings.clone(), consumers).await.expect("the app builds");
+    let app = Application::build_with(settings.clone(), consumers)
+        .await
+        .expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let infra = app.infra().clone();
     let shutdown = app.shutdown_token();
     let handle = tokio::spawn(app.run_until_stopped());
-    TestApp { address, settings, infra, client: reqwest::Client::new(), shutdown, handle }
+    TestApp {
+        address,
+        settings,
+        infra,
+        client: reqwest::Client::new(),
+        shutdown,
+        handle,
+    }
 }
 
 impl TestApp {
@@ -82,7 +91,11 @@ impl TestApp {
         let mut tx = self.infra.pool.begin().await.unwrap();
         let mut envelopes = Vec::new();
         for seq in 0..count {
-            let envelope = EventEnvelope::wrap(&ProbePinged { run, key: key.to_owned(), seq });
+            let envelope = EventEnvelope::wrap(&ProbePinged {
+                run,
+                key: key.to_owned(),
+                seq,
+            });
             self.infra.outbox.append(&mut tx, &envelope).await.unwrap();
             envelopes.push(envelope);
         }
@@ -106,7 +119,11 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter(|line| line.split(['{', ' ']).next() == Some(name))
-        .filter(|line| labels.iter().all(|(k, v)| line.contains(&format!("{k}=\"{v}\""))))
+        .filter(|line| {
+            labels
+                .iter()
+                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+        })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -131,7 +148,12 @@ where
 
 /// Reads `topic` from the beginning with a fresh group until `count`
 /// records arrived or `timeout` passed (never trusts watermarks).
-pub async fn read_topic(settings: &Settings, topic: &str, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
+pub async fn read_topic(
+    settings: &Settings,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &settings.kafka.bootstrap_servers)
         .set("group.id", format!("reader-{}", Uuid::new_v4()))
@@ -158,5 +180,8 @@ pub async fn read_topic(settings: &Settings, topic: &str, count: usize, timeout:
 pub fn header(message: &OwnedMessage, name: &str) -> Option<Vec<u8>> {
     use rdkafka::message::Headers;
     let headers = message.headers()?;
-    headers.iter().find(|h| h.key == name).and_then(|h| h.value.map(<[u8]>::to_vec))
+    headers
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value.map(<[u8]>::to_vec))
 }

@@ -35,7 +35,10 @@ pub trait BatchEventHandler: Send + Sync + 'static {
     async fn handle_batch(&self, events: &[ConsumedEvent]) -> Result<(), BatchError>;
 }
 
-/// A handler failure: retryable (the default) or fatal (straight to the DLT).
+/// A handler failure: retryable (the default), fatal (straight to the DLT),
+/// or "a dependency is unavailable" (MariaDB or Redis unreachable), which is
+/// retried until the dependency is back instead of dead-lettering every
+/// record that arrives during an outage.
 ///
 /// Any `std::error::Error` converts into a retryable one with `?` (an
 /// `anyhow::Error` through [`HandlerError::retryable`]); the error's
@@ -44,20 +47,25 @@ pub struct HandlerError {
     pub(crate) error: anyhow::Error,
     pub(crate) type_name: &'static str,
     pub(crate) fatal: bool,
+    pub(crate) unavailable: bool,
 }
 
 impl HandlerError {
     pub fn retryable<E: Into<anyhow::Error> + 'static>(error: E) -> Self {
+        let error = error.into();
+        let unavailable = is_outage(&error);
         Self {
-            error: error.into(),
+            error,
             type_name: std::any::type_name::<E>(),
             fatal: false,
+            unavailable,
         }
     }
 
     pub fn fatal<E: Into<anyhow::Error> + 'static>(error: E) -> Self {
         Self {
             fatal: true,
+            unavailable: false,
             ..Self::retryable(error)
         }
     }
@@ -65,6 +73,30 @@ impl HandlerError {
     pub fn is_fatal(&self) -> bool {
         self.fatal
     }
+
+    /// MariaDB or Redis could not be reached: retried until they are back.
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
+    }
+}
+
+/// Whether `error` (anywhere in its chain) says MariaDB or Redis cannot be reached.
+fn is_outage(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        if let Some(db) = cause.downcast_ref::<sqlx::Error>() {
+            return matches!(
+                db,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            );
+        }
+        if let Some(redis) = cause.downcast_ref::<redis::RedisError>() {
+            return redis.is_io_error()
+                || redis.is_connection_dropped()
+                || redis.is_timeout()
+                || redis.is_connection_refusal();
+        }
+        false
+    })
 }
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for HandlerError {

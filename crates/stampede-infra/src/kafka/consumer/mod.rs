@@ -11,6 +11,7 @@
 //! - a failed record is retried with a fixed back-off (default 1 s × 3, as
 //!   Spring's `FixedBackOff(1000, 3)`), then published to `<topic>.DLT` with
 //!   Spring Kafka's `kafka_dlt-*` headers ([`dead_letter`]);
+//! - an outage (MariaDB or Redis unreachable) is retried until it ends, never dead-lettered;
 //! - a record that is not a valid [`EventEnvelope`](stampede_core::events::EventEnvelope),
 //!   or a [`HandlerError::fatal`], goes to the DLT at once, without retries;
 //! - a batch handler can name the failing record ([`BatchError::at`]) so the

@@ -220,6 +220,9 @@ impl Runner {
                     self.count_handled(1);
                     return Ok(());
                 }
+                Err(error) if error.is_unavailable() => {
+                    self.retry_pause(&error, event, attempt).await?
+                }
                 Err(error) if error.is_fatal() || attempt >= self.retry_attempts => {
                     return self.dead_letter_for(raw, &error).await;
                 }
@@ -284,7 +287,11 @@ impl Runner {
                 start = failed;
                 attempt = 0;
             }
-            if failure.error.is_fatal() || attempt >= self.retry_attempts {
+            if failure.error.is_unavailable() {
+                // An outage is not the record's fault: wait it out, keep the attempts.
+                self.retry_pause(&failure.error, &events[start], attempt)
+                    .await?;
+            } else if failure.error.is_fatal() || attempt >= self.retry_attempts {
                 let end = failed_at.map_or(events.len(), |failed| failed + 1);
                 for i in start..end {
                     self.dead_letter_for(&batch[positions[i]].raw, &failure.error)

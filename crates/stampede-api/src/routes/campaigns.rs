@@ -1,0 +1,195 @@
+//! Campaigns (seed 000): the admin lifecycle and entering, through the same
+//! gate as coupons. A win also writes an entry token (Redis, 30 min) that
+//! payments verify.
+
+use super::fcfs::{answer, created, invalid, PoolCounters, WindowBody};
+use crate::auth::{AdminUser, AuthUser};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use stampede_core::campaign::CampaignEntrySucceeded;
+use stampede_core::fcfs::{take_and_record, PoolError, PoolKind, PoolRef, PoolStatus};
+use stampede_infra::mysql::campaigns::{self, Campaign};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateCampaign {
+    name: String,
+    total_slots: u64,
+    window: WindowBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignView {
+    id: u64,
+    name: String,
+    opens_at: DateTime<Utc>,
+    closes_at: DateTime<Utc>,
+    #[schema(value_type = String)]
+    status: PoolStatus,
+    #[serde(flatten)]
+    counters: PoolCounters,
+}
+
+impl AppState {
+    async fn existing_campaign(&self, id: u64) -> Result<Campaign, ApiError> {
+        campaigns::find_campaign(&self.infra.pool, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("CAMPAIGN_NOT_FOUND", format!("no campaign {id}")))
+    }
+
+    async fn campaign_view(&self, id: u64) -> Result<CampaignView, ApiError> {
+        let c = self.existing_campaign(id).await?;
+        let gate_stock = self
+            .infra
+            .gate
+            .snapshot_stock(PoolRef {
+                kind: PoolKind::Campaign,
+                id,
+            })
+            .await?;
+        Ok(CampaignView {
+            id: c.id,
+            name: c.name,
+            opens_at: c.window.opens_at,
+            closes_at: c.window.closes_at,
+            status: c.status,
+            counters: PoolCounters::new(c.total_slots, c.remaining, gate_stock, c.status),
+        })
+    }
+}
+
+/// Creates a campaign (DRAFT).
+#[utoipa::path(post, path = "/admin/campaigns", tag = "campaigns", security(("bearer" = [])),
+    request_body = CreateCampaign,
+    responses((status = 201, body = CampaignView), (status = 422, body = ErrorBody)))]
+pub async fn create_campaign(
+    _admin: AdminUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateCampaign>,
+) -> Result<(StatusCode, Json<CampaignView>), ApiError> {
+    let window = body.window.parse()?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(invalid(PoolError::Invalid(
+            "name must be 1-200 characters".into(),
+        )));
+    }
+    if !(1..=100_000_000).contains(&body.total_slots) {
+        return Err(invalid(PoolError::Invalid(
+            "total_slots must be between 1 and 100000000".into(),
+        )));
+    }
+    let id = campaigns::insert_campaign(&state.infra.pool, name, body.total_slots, window).await?;
+    Ok(created(state.campaign_view(id).await?))
+}
+
+/// Opens a DRAFT campaign.
+#[utoipa::path(post, path = "/admin/campaigns/{id}/open", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = u64, Path)),
+    responses((status = 200, body = CampaignView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn open_campaign(
+    _admin: AdminUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<Json<CampaignView>, ApiError> {
+    let campaign = state.existing_campaign(id).await?;
+    let opened = campaign.status.open().map_err(invalid)?;
+    if !campaigns::set_campaign_status(&state.infra.pool, id, campaign.status, opened).await? {
+        return Err(ApiError::conflict(
+            "INVALID_TRANSITION",
+            "the campaign changed meanwhile; reload it",
+        ));
+    }
+    let pool = PoolRef {
+        kind: PoolKind::Campaign,
+        id,
+    };
+    if let Err(error) = state
+        .infra
+        .gate
+        .open(pool, campaign.remaining, campaign.window)
+        .await
+    {
+        campaigns::set_campaign_status(&state.infra.pool, id, opened, campaign.status).await?;
+        return Err(error.into());
+    }
+    Ok(Json(state.campaign_view(id).await?))
+}
+
+/// Closes a campaign for good.
+#[utoipa::path(post, path = "/admin/campaigns/{id}/close", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = u64, Path)),
+    responses((status = 200, body = CampaignView), (status = 404, body = ErrorBody)))]
+pub async fn close_campaign(
+    _admin: AdminUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<Json<CampaignView>, ApiError> {
+    let campaign = state.existing_campaign(id).await?;
+    if let Ok(closed) = campaign.status.close() {
+        campaigns::set_campaign_status(&state.infra.pool, id, campaign.status, closed).await?;
+    }
+    state
+        .infra
+        .gate
+        .close(PoolRef {
+            kind: PoolKind::Campaign,
+            id,
+        })
+        .await?;
+    Ok(Json(state.campaign_view(id).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryAnswer {
+    entry_id: Uuid,
+    campaign_id: u64,
+}
+
+/// Enters a campaign: 201 won, 409 SOLD_OUT / ALREADY_ISSUED, 404, 422 NOT_OPEN / CLOSED, 429, 503.
+#[utoipa::path(post, path = "/campaigns/{id}/entries", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = u64, Path)),
+    responses((status = 201, body = EntryAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn enter(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<(StatusCode, Json<EntryAnswer>), ApiError> {
+    state.limits.check(user.user_id)?;
+    let pool = PoolRef {
+        kind: PoolKind::Campaign,
+        id,
+    };
+    // An id the gate has never seen is either unknown or not opened yet.
+    if state.infra.gate.snapshot_stock(pool).await?.is_none() {
+        state.existing_campaign(id).await?;
+    }
+    let now = Utc::now();
+    let result = take_and_record(
+        &state.infra.gate,
+        &state.infra.events,
+        pool,
+        user.user_id,
+        now.timestamp_millis(),
+        1,
+        |_| CampaignEntrySucceeded {
+            entry_id: Uuid::now_v7(),
+            campaign_id: id,
+            user_id: user.user_id,
+            created_at: now,
+        },
+    )
+    .await;
+    let won = answer(result, "campaign")?;
+    Ok(created(EntryAnswer {
+        entry_id: won.entry_id,
+        campaign_id: id,
+    }))
+}

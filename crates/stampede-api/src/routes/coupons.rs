@@ -1,0 +1,405 @@
+//! Coupons: the admin lifecycle of policies, issuing (gate, queue or the
+//! naive DB-lock baseline), and what a user holds.
+
+use super::fcfs::{answer, created, invalid, PoolCounters, WindowBody};
+use crate::auth::{AdminUser, AuthUser};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use stampede_core::coupon::{
+    CouponIssueRequested, CouponIssued, Discount, IssueMode, NewCouponPolicy, RequestStatus,
+};
+use stampede_core::fcfs::{take_and_record, PoolKind, PoolRef, PoolStatus};
+use stampede_infra::mysql::coupons::{self, CouponPolicy, DbIssue};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreatePolicy {
+    name: String,
+    /// `{"kind":"FIXED","amount":1000}` or `{"kind":"PERCENT","percent":10,"cap":5000}`.
+    #[schema(value_type = Object)]
+    discount: Discount,
+    total_stock: u64,
+    #[serde(default = "one")]
+    per_user_limit: u32,
+    issue_window: WindowBody,
+    valid_days: u32,
+    /// `GATE` (default), `QUEUE` or `DB_LOCK`.
+    #[serde(default = "gate")]
+    #[schema(value_type = String)]
+    issue_mode: IssueMode,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn gate() -> IssueMode {
+    IssueMode::Gate
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyView {
+    id: u64,
+    name: String,
+    #[schema(value_type = Object)]
+    discount: Discount,
+    per_user_limit: u32,
+    issue_opens_at: DateTime<Utc>,
+    issue_closes_at: DateTime<Utc>,
+    valid_days: u32,
+    #[schema(value_type = String)]
+    issue_mode: IssueMode,
+    #[schema(value_type = String)]
+    status: PoolStatus,
+    #[serde(flatten)]
+    counters: PoolCounters,
+}
+
+impl AppState {
+    async fn policy_view(&self, policy: &CouponPolicy) -> Result<PolicyView, ApiError> {
+        let pool = PoolRef {
+            kind: PoolKind::Coupon,
+            id: policy.id,
+        };
+        let gate_stock = self.infra.gate.snapshot_stock(pool).await?;
+        Ok(PolicyView {
+            id: policy.id,
+            name: policy.name.clone(),
+            discount: policy.discount,
+            per_user_limit: policy.per_user_limit,
+            issue_opens_at: policy.window.opens_at,
+            issue_closes_at: policy.window.closes_at,
+            valid_days: policy.valid_days,
+            issue_mode: policy.mode,
+            status: policy.status,
+            counters: PoolCounters::new(
+                policy.total_stock,
+                policy.remaining,
+                gate_stock,
+                policy.status,
+            ),
+        })
+    }
+
+    async fn existing_policy(&self, id: u64) -> Result<CouponPolicy, ApiError> {
+        coupons::find_policy(&self.infra.pool, id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found("POLICY_NOT_FOUND", format!("no coupon policy {id}"))
+            })
+    }
+}
+
+/// Creates a coupon policy (DRAFT).
+#[utoipa::path(post, path = "/admin/coupon-policies", tag = "coupons", security(("bearer" = [])),
+    request_body = CreatePolicy,
+    responses((status = 201, body = PolicyView), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_policy(
+    _admin: AdminUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreatePolicy>,
+) -> Result<(StatusCode, Json<PolicyView>), ApiError> {
+    let window = body.issue_window.parse()?;
+    let policy = NewCouponPolicy::parse(
+        &body.name,
+        body.discount,
+        body.total_stock,
+        body.per_user_limit,
+        window,
+        body.valid_days,
+        body.issue_mode,
+    )
+    .map_err(invalid)?;
+    let id = coupons::insert_policy(&state.infra.pool, &policy).await?;
+    let stored = state.existing_policy(id).await?;
+    Ok(created(state.policy_view(&stored).await?))
+}
+
+/// Opens a DRAFT policy: the gate's counter is set to its stock.
+#[utoipa::path(post, path = "/admin/coupon-policies/{id}/open", tag = "coupons", security(("bearer" = [])),
+    params(("id" = u64, Path)),
+    responses((status = 200, body = PolicyView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn open_policy(
+    _admin: AdminUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<Json<PolicyView>, ApiError> {
+    let policy = state.existing_policy(id).await?;
+    let opened = policy.status.open().map_err(invalid)?;
+    if !coupons::set_policy_status(&state.infra.pool, id, policy.status, opened).await? {
+        return Err(ApiError::conflict(
+            "INVALID_TRANSITION",
+            "the policy changed meanwhile; reload it",
+        ));
+    }
+    let pool = PoolRef {
+        kind: PoolKind::Coupon,
+        id,
+    };
+    if let Err(error) = state
+        .infra
+        .gate
+        .open(pool, policy.remaining, policy.window)
+        .await
+    {
+        // Not open after all: put the status back so opening can be retried.
+        coupons::set_policy_status(&state.infra.pool, id, opened, policy.status).await?;
+        return Err(error.into());
+    }
+    state.policies.invalidate(&id).await;
+    Ok(Json(
+        state.policy_view(&state.existing_policy(id).await?).await?,
+    ))
+}
+
+/// Closes a policy for good; later requests are refused with CLOSED.
+#[utoipa::path(post, path = "/admin/coupon-policies/{id}/close", tag = "coupons", security(("bearer" = [])),
+    params(("id" = u64, Path)),
+    responses((status = 200, body = PolicyView), (status = 404, body = ErrorBody)))]
+pub async fn close_policy(
+    _admin: AdminUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<Json<PolicyView>, ApiError> {
+    let policy = state.existing_policy(id).await?;
+    // Closing twice is harmless: the gate is told again.
+    if let Ok(closed) = policy.status.close() {
+        coupons::set_policy_status(&state.infra.pool, id, policy.status, closed).await?;
+    }
+    state
+        .infra
+        .gate
+        .close(PoolRef {
+            kind: PoolKind::Coupon,
+            id,
+        })
+        .await?;
+    state.policies.invalidate(&id).await;
+    Ok(Json(
+        state.policy_view(&state.existing_policy(id).await?).await?,
+    ))
+}
+
+/// A policy with its live counters.
+#[utoipa::path(get, path = "/coupons/{id}", tag = "coupons",
+    params(("id" = u64, Path)),
+    responses((status = 200, body = PolicyView), (status = 404, body = ErrorBody)))]
+pub async fn get_policy(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<Json<PolicyView>, ApiError> {
+    Ok(Json(
+        state.policy_view(&state.existing_policy(id).await?).await?,
+    ))
+}
+
+/// The answer to an issue request.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum IssueAnswer {
+    /// 201: won (gate and DB-lock modes).
+    Issued {
+        issue_id: Uuid,
+        policy_id: u64,
+        ordinal: u32,
+    },
+    /// 202: queued (queue mode); poll `GET /coupon-requests/{request_id}`.
+    Queued {
+        request_id: Uuid,
+        status: &'static str,
+    },
+}
+
+/// Requests a coupon: 201 won, 202 queued, 409 SOLD_OUT / ALREADY_ISSUED,
+/// 404 unknown policy, 422 NOT_OPEN / CLOSED, 429 RATE_LIMITED, 503 nothing issued (retry).
+#[utoipa::path(post, path = "/coupons/{id}/issue", tag = "coupons", security(("bearer" = [])),
+    params(("id" = u64, Path)),
+    responses((status = 201, body = IssueAnswer), (status = 202, body = IssueAnswer),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn issue(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<(StatusCode, Json<IssueAnswer>), ApiError> {
+    state.limits.check(user.user_id)?;
+    let policy = state
+        .policy(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("POLICY_NOT_FOUND", format!("no coupon policy {id}")))?;
+    let now = Utc::now();
+    match policy.mode {
+        IssueMode::Gate => {
+            let pool = PoolRef {
+                kind: PoolKind::Coupon,
+                id,
+            };
+            let result = take_and_record(
+                &state.infra.gate,
+                &state.infra.events,
+                pool,
+                user.user_id,
+                now.timestamp_millis(),
+                policy.per_user_limit,
+                |ordinal| CouponIssued {
+                    issue_id: Uuid::now_v7(),
+                    policy_id: id,
+                    user_id: user.user_id,
+                    ordinal,
+                    issued_at: now,
+                    expires_at: policy.expiry_for(now),
+                },
+            )
+            .await;
+            let won = answer(result, "coupon")?;
+            let body = IssueAnswer::Issued {
+                issue_id: won.issue_id,
+                policy_id: id,
+                ordinal: won.ordinal,
+            };
+            Ok((StatusCode::CREATED, Json(body)))
+        }
+        IssueMode::Queue => queue(&state, &policy, user.user_id, now).await,
+        IssueMode::DbLock => {
+            if policy.status != PoolStatus::Open || !policy.window.contains(now) {
+                return Err(ApiError::unprocessable(
+                    "NOT_OPEN",
+                    "this coupon is not open",
+                ));
+            }
+            let (outcome, issue_id) =
+                coupons::issue_with_row_lock(&state.infra.pool, &policy, user.user_id, now).await?;
+            let label = match outcome {
+                DbIssue::Issued => "won",
+                DbIssue::SoldOut => "sold_out",
+                DbIssue::AlreadyIssued => "already_issued",
+            };
+            metrics::counter!("stampede_fcfs_outcomes_total", "pool" => "coupon", "mode" => "db_lock", "outcome" => label)
+                .increment(1);
+            match outcome {
+                DbIssue::Issued => {
+                    let body = IssueAnswer::Issued {
+                        issue_id,
+                        policy_id: id,
+                        ordinal: 1,
+                    };
+                    Ok((StatusCode::CREATED, Json(body)))
+                }
+                DbIssue::SoldOut => Err(ApiError::conflict("SOLD_OUT", "this coupon is sold out")),
+                DbIssue::AlreadyIssued => Err(ApiError::conflict(
+                    "ALREADY_ISSUED",
+                    "you already hold this coupon",
+                )),
+            }
+        }
+    }
+}
+
+/// Queue mode: record PENDING, publish the request (awaiting the ack), answer 202.
+async fn queue(
+    state: &AppState,
+    policy: &CouponPolicy,
+    user_id: u64,
+    now: DateTime<Utc>,
+) -> Result<(StatusCode, Json<IssueAnswer>), ApiError> {
+    if policy.status == PoolStatus::Closed {
+        return Err(ApiError::unprocessable("CLOSED", "this coupon is closed"));
+    }
+    let request = CouponIssueRequested {
+        request_id: Uuid::now_v7(),
+        policy_id: policy.id,
+        user_id,
+        requested_at: now,
+    };
+    let requests = &state.infra.coupon_requests;
+    requests
+        .set(user_id, request.request_id, &RequestStatus::Pending)
+        .await?;
+    if let Err(error) = state.infra.events.publish(&request).await {
+        let _ = requests.forget(user_id, request.request_id).await;
+        tracing::error!(%error, "queueing a coupon request failed");
+        return Err(ApiError::unavailable(
+            "ISSUE_UNAVAILABLE",
+            "the request was not queued; please retry",
+        ));
+    }
+    metrics::counter!("stampede_fcfs_outcomes_total", "pool" => "coupon", "mode" => "queue", "outcome" => "queued")
+        .increment(1);
+    let body = IssueAnswer::Queued {
+        request_id: request.request_id,
+        status: "PENDING",
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+/// The status of one of the caller's queue-mode requests.
+#[utoipa::path(get, path = "/coupon-requests/{id}", tag = "coupons", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn request_status(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let status = state
+        .infra
+        .coupon_requests
+        .get(user.user_id, id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("REQUEST_NOT_FOUND", format!("no coupon request {id}"))
+        })?;
+    let mut body = serde_json::to_value(&status).expect("statuses serialise");
+    if let RequestStatus::Issued { coupon_id } = status {
+        if let Some(coupon) = coupons::find_user_coupon(&state.infra.pool, coupon_id).await? {
+            body["coupon"] =
+                serde_json::to_value(UserCouponView::from(coupon)).expect("views serialise");
+        }
+    }
+    body["request_id"] = id.to_string().into();
+    Ok(Json(body))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserCouponView {
+    id: String,
+    policy_id: u64,
+    policy_name: String,
+    ordinal: u32,
+    status: String,
+    issued_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl From<coupons::UserCouponRecord> for UserCouponView {
+    fn from(r: coupons::UserCouponRecord) -> Self {
+        Self {
+            id: r.id,
+            policy_id: r.policy_id,
+            policy_name: r.policy_name,
+            ordinal: r.ordinal,
+            status: r.status,
+            issued_at: r.issued_at.and_utc(),
+            expires_at: r.expires_at.and_utc(),
+        }
+    }
+}
+
+/// The caller's coupons (persisted ones; a gate win appears within moments).
+#[utoipa::path(get, path = "/users/me/coupons", tag = "coupons", security(("bearer" = [])),
+    responses((status = 200, body = [UserCouponView]), (status = 401, body = ErrorBody)))]
+pub async fn my_coupons(
+    user: AuthUser,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<UserCouponView>>, ApiError> {
+    let coupons = coupons::coupons_of_user(&state.infra.pool, user.user_id).await?;
+    Ok(Json(
+        coupons.into_iter().map(UserCouponView::from).collect(),
+    ))
+}

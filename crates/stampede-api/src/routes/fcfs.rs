@@ -1,0 +1,117 @@
+//! What coupon and campaign endpoints share: the request types of the
+//! admin lifecycle, the gate flow's answers, and the pool status view.
+
+use crate::error::ApiError;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use stampede_core::fcfs::{GateOutcome, IssueWindow, PoolError, PoolStatus, TakeError, Taken};
+use utoipa::ToSchema;
+
+/// A window as clients send it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct WindowBody {
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+}
+
+impl WindowBody {
+    pub fn parse(&self) -> Result<IssueWindow, ApiError> {
+        IssueWindow::new(self.opens_at, self.closes_at).map_err(invalid)
+    }
+}
+
+pub fn invalid(error: PoolError) -> ApiError {
+    match error {
+        PoolError::Invalid(message) => ApiError::unprocessable("INVALID_BODY", message),
+        transition @ PoolError::Transition { .. } => {
+            ApiError::conflict("INVALID_TRANSITION", transition.to_string())
+        }
+    }
+}
+
+/// The error for a refusal of the gate.
+pub fn refusal(outcome: GateOutcome, what: &str) -> ApiError {
+    match outcome {
+        GateOutcome::SoldOut => ApiError::conflict("SOLD_OUT", format!("this {what} is sold out")),
+        GateOutcome::AlreadyIssued => {
+            ApiError::conflict("ALREADY_ISSUED", format!("you already hold this {what}"))
+        }
+        GateOutcome::NotOpen => {
+            ApiError::unprocessable("NOT_OPEN", format!("this {what} is outside its window"))
+        }
+        GateOutcome::Closed => ApiError::unprocessable("CLOSED", format!("this {what} is closed")),
+        GateOutcome::Uninitialised | GateOutcome::Won { .. } => {
+            ApiError::unprocessable("NOT_OPEN", format!("this {what} has not been opened"))
+        }
+    }
+}
+
+/// Maps the gate flow's result to the winner or the error, counting outcomes.
+pub fn answer<W, G: std::error::Error, S: std::error::Error>(
+    result: Result<Taken<W>, TakeError<G, S>>,
+    what: &'static str,
+) -> Result<W, ApiError> {
+    let (outcome, answer) = match result {
+        Ok(Taken::Won(win)) => ("won", Ok(win)),
+        Ok(Taken::Refused(refused)) => (refusal_label(refused), Err(refusal(refused, what))),
+        Err(TakeError::Gate(error)) => (
+            "gate_unavailable",
+            Err(unavailable("REDIS_UNAVAILABLE", &error)),
+        ),
+        Err(error) => (
+            "not_recorded",
+            Err(unavailable("ISSUE_UNAVAILABLE", &error)),
+        ),
+    };
+    metrics::counter!("stampede_fcfs_outcomes_total", "pool" => what, "mode" => "gate", "outcome" => outcome)
+        .increment(1);
+    answer
+}
+
+fn unavailable(code: &'static str, error: &dyn std::error::Error) -> ApiError {
+    tracing::error!(%error, "an FCFS request could not be decided; nothing was issued");
+    ApiError::unavailable(code, "nothing was issued; please retry")
+}
+
+fn refusal_label(outcome: GateOutcome) -> &'static str {
+    match outcome {
+        GateOutcome::Won { .. } => "won",
+        GateOutcome::SoldOut => "sold_out",
+        GateOutcome::AlreadyIssued => "already_issued",
+        GateOutcome::NotOpen => "not_open",
+        GateOutcome::Closed => "closed",
+        GateOutcome::Uninitialised => "uninitialised",
+    }
+}
+
+/// A pool's counters as clients see them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolCounters {
+    pub total: u64,
+    /// Units left right now (the gate's counter once open, else the database's).
+    pub stock_left: u64,
+    /// Units handed out so far (`total − stock_left`).
+    pub issued: u64,
+    /// Units whose winners are already rows in the database.
+    pub persisted: u64,
+}
+
+impl PoolCounters {
+    pub fn new(total: u64, db_remaining: u64, gate_stock: Option<i64>, status: PoolStatus) -> Self {
+        let stock_left = match (status, gate_stock) {
+            (PoolStatus::Draft, _) | (_, None) => db_remaining,
+            (_, Some(stock)) => stock.max(0) as u64,
+        };
+        Self {
+            total,
+            stock_left,
+            issued: total - stock_left.min(total),
+            persisted: total - db_remaining.min(total),
+        }
+    }
+}
+
+pub fn created<T: Serialize>(body: T) -> (StatusCode, axum::Json<T>) {
+    (StatusCode::CREATED, axum::Json(body))
+}

@@ -1,0 +1,20 @@
+//! Persists campaign winners (`campaign.entry.succeeded`) into
+//! `campaign_entries`, in batches (seed 000's `CampaignSuccessConsumer`).
+
+use crate::persist_winners::PersistWinners;
+use stampede_core::events::topics;
+use stampede_infra::kafka::consumer::ConsumerSpec;
+use stampede_infra::mysql::campaigns::CampaignEntries;
+use stampede_infra::Infra;
+
+pub const NAME: &str = "campaign-entry-persist";
+
+pub fn spec(infra: &Infra) -> ConsumerSpec {
+    let handler = PersistWinners::<CampaignEntries>::new(NAME, infra.pool.clone());
+    ConsumerSpec::batch(
+        NAME,
+        "campaign-entry-persist-group",
+        &[topics::CAMPAIGN_ENTRY_SUCCEEDED],
+        handler,
+    )
+}

@@ -1,0 +1,20 @@
+//! Persists gate-mode coupon winners (`coupon.issued`) into `user_coupons`,
+//! in batches (seed 000's batch listener and dual-try).
+
+use crate::persist_winners::PersistWinners;
+use stampede_core::events::topics;
+use stampede_infra::kafka::consumer::ConsumerSpec;
+use stampede_infra::mysql::coupons::UserCoupons;
+use stampede_infra::Infra;
+
+pub const NAME: &str = "coupon-persist";
+
+pub fn spec(infra: &Infra) -> ConsumerSpec {
+    let handler = PersistWinners::<UserCoupons>::new(NAME, infra.pool.clone());
+    ConsumerSpec::batch(
+        NAME,
+        "coupon-persist-group",
+        &[topics::COUPON_ISSUED],
+        handler,
+    )
+}

@@ -1,0 +1,267 @@
+//! First-come-first-served issuance: what the atomic gate answers and the
+//! flow around it ("win, then make it durable, else give it back").
+//!
+//! The gate is one Redis Lua script that checks the window, the caller's
+//! mark and the stock, and on success decrements the stock and marks the
+//! caller, atomically. A win is only reported to the caller after the
+//! winner's event was acknowledged by the broker; if publishing fails, the
+//! decrement and the mark are compensated and the caller is told to retry.
+//! Nobody is ever told "won" without a durable record on its way.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What is being handed out first come, first served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolKind {
+    Coupon,
+    Campaign,
+}
+
+/// One FCFS pool: a coupon policy or a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PoolRef {
+    pub kind: PoolKind,
+    pub id: u64,
+}
+
+impl fmt::Display for PoolRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            PoolKind::Coupon => "coupon",
+            PoolKind::Campaign => "campaign",
+        };
+        write!(f, "{kind}:{}", self.id)
+    }
+}
+
+/// The gate's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateOutcome {
+    /// Stock taken and caller marked; `ordinal` is the caller's n-th win in this pool.
+    Won {
+        ordinal: u32,
+        remaining: i64,
+    },
+    SoldOut,
+    /// The caller already holds `per_user_limit` wins.
+    AlreadyIssued,
+    /// Outside the issue window.
+    NotOpen,
+    /// Closed by an admin.
+    Closed,
+    /// Never opened: the counter does not exist (seed 002's −2).
+    Uninitialised,
+}
+
+/// Why a request was refused, as clients see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RejectReason {
+    SoldOut,
+    AlreadyIssued,
+    NotOpen,
+}
+
+impl RejectReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::SoldOut => "SOLD_OUT",
+            Self::AlreadyIssued => "ALREADY_ISSUED",
+            Self::NotOpen => "NOT_OPEN",
+        }
+    }
+}
+
+/// The atomic gate (implemented with a Redis Lua script).
+#[async_trait]
+pub trait Gate: Send + Sync {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    async fn try_take(
+        &self,
+        pool: PoolRef,
+        user_id: u64,
+        now_ms: i64,
+        per_user_limit: u32,
+    ) -> Result<GateOutcome, Self::Error>;
+
+    /// Gives back one unit of stock and one of the user's marks.
+    async fn give_back(&self, pool: PoolRef, user_id: u64) -> Result<(), Self::Error>;
+}
+
+/// Makes a win durable (publishes the winner's event and awaits the ack).
+#[async_trait]
+pub trait WinnerSink<W: Send + Sync>: Send + Sync {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    async fn record(&self, win: &W) -> Result<(), Self::Error>;
+}
+
+/// The result of [`take_and_record`].
+#[derive(Debug)]
+pub enum Taken<W> {
+    Won(W),
+    Refused(GateOutcome),
+}
+
+/// Why [`take_and_record`] could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum TakeError<G: std::error::Error + 'static, S: std::error::Error + 'static> {
+    #[error("the gate is unavailable: {0}")]
+    Gate(#[source] G),
+    /// The win could not be recorded; the gate was compensated.
+    #[error("the win could not be recorded (compensated): {0}")]
+    NotRecorded(#[source] S),
+    /// The win could not be recorded and the compensation failed too; the
+    /// audit (`stampede audit coupons --repair`) restores the gate from the database.
+    #[error("the win could not be recorded ({record}) and compensation failed ({compensation})")]
+    CompensationFailed { record: S, compensation: G },
+}
+
+/// The gate flow: take from the pool; on a win build the winner with
+/// `make_win(ordinal)`, record it durably, and give the unit back if that fails.
+pub async fn take_and_record<G, S, W>(
+    gate: &G,
+    sink: &S,
+    pool: PoolRef,
+    user_id: u64,
+    now_ms: i64,
+    per_user_limit: u32,
+    make_win: impl FnOnce(u32) -> W + Send,
+) -> Result<Taken<W>, TakeError<G::Error, S::Error>>
+where
+    G: Gate,
+    S: WinnerSink<W>,
+    W: Send + Sync,
+{
+    let outcome = gate
+        .try_take(pool, user_id, now_ms, per_user_limit)
+        .await
+        .map_err(TakeError::Gate)?;
+    let GateOutcome::Won { ordinal, .. } = outcome else {
+        return Ok(Taken::Refused(outcome));
+    };
+    let win = make_win(ordinal);
+    match sink.record(&win).await {
+        Ok(()) => Ok(Taken::Won(win)),
+        Err(record) => match gate.give_back(pool, user_id).await {
+            Ok(()) => Err(TakeError::NotRecorded(record)),
+            Err(compensation) => Err(TakeError::CompensationFailed {
+                record,
+                compensation,
+            }),
+        },
+    }
+}
+
+/// The lifecycle of a pool: DRAFT → OPEN → CLOSED; CLOSED is terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PoolStatus {
+    Draft,
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a {from:?} pool cannot be {action}")]
+    Transition {
+        from: PoolStatus,
+        action: &'static str,
+    },
+}
+
+impl PoolStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "DRAFT",
+            Self::Open => "OPEN",
+            Self::Closed => "CLOSED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "DRAFT" => Some(Self::Draft),
+            "OPEN" => Some(Self::Open),
+            "CLOSED" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+
+    /// Opening initialises the gate's counter; only a draft can be opened.
+    pub fn open(self) -> Result<Self, PoolError> {
+        match self {
+            Self::Draft => Ok(Self::Open),
+            from => Err(PoolError::Transition {
+                from,
+                action: "opened",
+            }),
+        }
+    }
+
+    /// Closing stops issuance for good.
+    pub fn close(self) -> Result<Self, PoolError> {
+        match self {
+            Self::Draft | Self::Open => Ok(Self::Closed),
+            from => Err(PoolError::Transition {
+                from,
+                action: "closed",
+            }),
+        }
+    }
+}
+
+/// When requests are accepted: `opens_at <= now < closes_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueWindow {
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+}
+
+impl IssueWindow {
+    pub fn new(opens_at: DateTime<Utc>, closes_at: DateTime<Utc>) -> Result<Self, PoolError> {
+        if closes_at <= opens_at {
+            return Err(PoolError::Invalid(
+                "the window must close after it opens (closes_at > opens_at)".into(),
+            ));
+        }
+        Ok(Self {
+            opens_at,
+            closes_at,
+        })
+    }
+
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.opens_at <= at && at < self.closes_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_is_terminal_and_only_drafts_open() {
+        assert_eq!(PoolStatus::Draft.open(), Ok(PoolStatus::Open));
+        assert!(PoolStatus::Open.open().is_err());
+        assert_eq!(PoolStatus::Open.close(), Ok(PoolStatus::Closed));
+        assert!(PoolStatus::Closed.close().is_err());
+        assert!(PoolStatus::Closed.open().is_err());
+    }
+
+    #[test]
+    fn windows_are_half_open() {
+        let now = Utc::now();
+        let w = IssueWindow::new(now, now + chrono::Duration::hours(1)).unwrap();
+        assert!(w.contains(w.opens_at));
+        assert!(!w.contains(w.closes_at));
+    }
+}

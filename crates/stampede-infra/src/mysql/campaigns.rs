@@ -1,0 +1,132 @@
+//! Campaigns and their entries in MariaDB.
+
+use super::coupons::utc;
+use super::winners::WinnerTable;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sqlx::MySqlPool;
+use stampede_core::campaign::CampaignEntrySucceeded;
+use stampede_core::fcfs::{IssueWindow, PoolStatus};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Campaign {
+    pub id: u64,
+    pub name: String,
+    pub total_slots: u64,
+    pub remaining: u64,
+    pub window: IssueWindow,
+    pub status: PoolStatus,
+}
+
+#[derive(sqlx::FromRow)]
+struct CampaignRecord {
+    id: u64,
+    name: String,
+    total_slots: u64,
+    remaining: u64,
+    opens_at: NaiveDateTime,
+    closes_at: NaiveDateTime,
+    status: String,
+}
+
+pub async fn insert_campaign(
+    pool: &MySqlPool,
+    name: &str,
+    slots: u64,
+    window: IssueWindow,
+) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        "INSERT INTO campaigns (name, total_slots, remaining, opens_at, closes_at, status) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(name)
+    .bind(slots)
+    .bind(slots)
+    .bind(window.opens_at.naive_utc())
+    .bind(window.closes_at.naive_utc())
+    .bind(PoolStatus::Draft.as_str())
+    .execute(pool)
+    .await?;
+    Ok(result.last_insert_id())
+}
+
+pub async fn find_campaign(pool: &MySqlPool, id: u64) -> Result<Option<Campaign>, sqlx::Error> {
+    let record: Option<CampaignRecord> = sqlx::query_as(
+        "SELECT id, name, total_slots, remaining, opens_at, closes_at, status FROM campaigns WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    record
+        .map(|r| {
+            let status = PoolStatus::parse(&r.status).ok_or_else(|| {
+                sqlx::Error::Decode(format!("campaigns.status of {} is invalid", r.id).into())
+            })?;
+            Ok(Campaign {
+                id: r.id,
+                name: r.name,
+                total_slots: r.total_slots,
+                remaining: r.remaining,
+                window: IssueWindow {
+                    opens_at: utc(r.opens_at),
+                    closes_at: utc(r.closes_at),
+                },
+                status,
+            })
+        })
+        .transpose()
+}
+
+pub async fn set_campaign_status(
+    pool: &MySqlPool,
+    id: u64,
+    from: PoolStatus,
+    to: PoolStatus,
+) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query("UPDATE campaigns SET status = ? WHERE id = ? AND status = ?")
+        .bind(to.as_str())
+        .bind(id)
+        .bind(from.as_str())
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(moved == 1)
+}
+
+/// When `user_id` won `campaign_id`, if it did (seed 000's findByUserIdAndCampaignId).
+pub async fn entry_created_at(
+    pool: &MySqlPool,
+    user_id: u64,
+    campaign_id: u64,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let at: Option<NaiveDateTime> = sqlx::query_scalar(
+        "SELECT created_at FROM campaign_entries WHERE user_id = ? AND campaign_id = ?",
+    )
+    .bind(user_id)
+    .bind(campaign_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(at.map(utc))
+}
+
+/// `campaign_entries` as a [`WinnerTable`].
+pub struct CampaignEntries;
+
+impl WinnerTable for CampaignEntries {
+    type Winner = CampaignEntrySucceeded;
+    const INSERT_HEAD: &'static str =
+        "INSERT IGNORE INTO campaign_entries (id, user_id, campaign_id, created_at) ";
+    const POOL_TABLE: &'static str = "campaigns";
+
+    fn pool_id(winner: &CampaignEntrySucceeded) -> u64 {
+        winner.campaign_id
+    }
+
+    fn bind(
+        row: &mut sqlx::query_builder::Separated<'_, '_, sqlx::MySql, &'static str>,
+        w: &CampaignEntrySucceeded,
+    ) {
+        row.push_bind(w.entry_id.to_string())
+            .push_bind(w.user_id)
+            .push_bind(w.campaign_id)
+            .push_bind(w.created_at.naive_utc());
+    }
+}

@@ -1,0 +1,341 @@
+//! Coupon policies and user coupons in MariaDB.
+
+use super::winners::WinnerTable;
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use sqlx::{MySqlConnection, MySqlPool};
+use stampede_core::coupon::{CouponIssued, Discount, IssueMode, NewCouponPolicy, UserCouponStatus};
+use stampede_core::fcfs::{IssueWindow, PoolStatus};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A `coupon_policies` row, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CouponPolicy {
+    pub id: u64,
+    pub name: String,
+    pub discount: Discount,
+    pub total_stock: u64,
+    pub remaining: u64,
+    pub per_user_limit: u32,
+    pub window: IssueWindow,
+    pub valid_days: u32,
+    pub mode: IssueMode,
+    pub status: PoolStatus,
+}
+
+impl CouponPolicy {
+    /// When a coupon issued at `at` stops being valid.
+    pub fn expiry_for(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        at + Duration::days(i64::from(self.valid_days))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct PolicyRecord {
+    id: u64,
+    name: String,
+    discount_kind: String,
+    discount_value: u64,
+    discount_cap: Option<u64>,
+    total_stock: u64,
+    remaining: u64,
+    per_user_limit: u32,
+    issue_opens_at: NaiveDateTime,
+    issue_closes_at: NaiveDateTime,
+    valid_days: u32,
+    issue_mode: String,
+    status: String,
+}
+
+impl TryFrom<PolicyRecord> for CouponPolicy {
+    type Error = sqlx::Error;
+
+    fn try_from(r: PolicyRecord) -> Result<Self, sqlx::Error> {
+        let corrupt = |what: &str| {
+            sqlx::Error::Decode(format!("coupon_policies.{what} of {} is invalid", r.id).into())
+        };
+        let discount = match (r.discount_kind.as_str(), r.discount_cap) {
+            ("FIXED", _) => Discount::Fixed {
+                amount: r.discount_value,
+            },
+            ("PERCENT", Some(cap)) => Discount::Percent {
+                percent: r.discount_value as u8,
+                cap,
+            },
+            _ => return Err(corrupt("discount_kind")),
+        };
+        Ok(Self {
+            id: r.id,
+            discount,
+            total_stock: r.total_stock,
+            remaining: r.remaining,
+            per_user_limit: r.per_user_limit,
+            window: IssueWindow {
+                opens_at: utc(r.issue_opens_at),
+                closes_at: utc(r.issue_closes_at),
+            },
+            valid_days: r.valid_days,
+            mode: IssueMode::parse(&r.issue_mode).ok_or_else(|| corrupt("issue_mode"))?,
+            status: PoolStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
+            name: r.name,
+        })
+    }
+}
+
+pub(crate) fn utc(at: NaiveDateTime) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&at)
+}
+
+const POLICY_COLUMNS: &str =
+    "id, name, discount_kind, discount_value, discount_cap, total_stock, remaining, \
+     per_user_limit, issue_opens_at, issue_closes_at, valid_days, issue_mode, status";
+
+pub async fn insert_policy(pool: &MySqlPool, policy: &NewCouponPolicy) -> Result<u64, sqlx::Error> {
+    let (kind, value, cap) = match policy.discount {
+        Discount::Fixed { amount } => ("FIXED", amount, None),
+        Discount::Percent { percent, cap } => ("PERCENT", u64::from(percent), Some(cap)),
+    };
+    let result = sqlx::query(
+        "INSERT INTO coupon_policies (name, discount_kind, discount_value, discount_cap, total_stock, remaining, \
+         per_user_limit, issue_opens_at, issue_closes_at, valid_days, issue_mode, status) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&policy.name)
+    .bind(kind)
+    .bind(value)
+    .bind(cap)
+    .bind(policy.total_stock)
+    .bind(policy.total_stock)
+    .bind(policy.per_user_limit)
+    .bind(policy.window.opens_at.naive_utc())
+    .bind(policy.window.closes_at.naive_utc())
+    .bind(policy.valid_days)
+    .bind(policy.mode.as_str())
+    .bind(PoolStatus::Draft.as_str())
+    .execute(pool)
+    .await?;
+    Ok(result.last_insert_id())
+}
+
+pub async fn find_policy(pool: &MySqlPool, id: u64) -> Result<Option<CouponPolicy>, sqlx::Error> {
+    let record: Option<PolicyRecord> = sqlx::query_as(&format!(
+        "SELECT {POLICY_COLUMNS} FROM coupon_policies WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    record.map(CouponPolicy::try_from).transpose()
+}
+
+/// Moves a policy from `from` to `to` unless someone moved it first.
+pub async fn set_policy_status(
+    pool: &MySqlPool,
+    id: u64,
+    from: PoolStatus,
+    to: PoolStatus,
+) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query("UPDATE coupon_policies SET status = ? WHERE id = ? AND status = ?")
+        .bind(to.as_str())
+        .bind(id)
+        .bind(from.as_str())
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(moved == 1)
+}
+
+/// `user_coupons` as a [`WinnerTable`] of gate-mode [`CouponIssued`] events.
+pub struct UserCoupons;
+
+impl WinnerTable for UserCoupons {
+    type Winner = CouponIssued;
+    const INSERT_HEAD: &'static str =
+        "INSERT IGNORE INTO user_coupons (id, policy_id, user_id, ordinal, status, issued_at, expires_at) ";
+    const POOL_TABLE: &'static str = "coupon_policies";
+
+    fn pool_id(winner: &CouponIssued) -> u64 {
+        winner.policy_id
+    }
+
+    fn bind(
+        row: &mut sqlx::query_builder::Separated<'_, '_, sqlx::MySql, &'static str>,
+        w: &CouponIssued,
+    ) {
+        row.push_bind(w.issue_id.to_string())
+            .push_bind(w.policy_id)
+            .push_bind(w.user_id)
+            .push_bind(w.ordinal)
+            .push_bind(UserCouponStatus::Issued.as_str())
+            .push_bind(w.issued_at.naive_utc())
+            .push_bind(w.expires_at.naive_utc());
+    }
+}
+
+/// A user coupon as its owner sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserCouponRecord {
+    pub id: String,
+    pub policy_id: u64,
+    pub policy_name: String,
+    pub ordinal: u32,
+    pub status: String,
+    pub issued_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+pub async fn coupons_of_user(
+    pool: &MySqlPool,
+    user_id: u64,
+) -> Result<Vec<UserCouponRecord>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.id, c.policy_id, p.name AS policy_name, c.ordinal, c.status, c.issued_at, c.expires_at \
+         FROM user_coupons c JOIN coupon_policies p ON p.id = c.policy_id \
+         WHERE c.user_id = ? ORDER BY c.issued_at DESC LIMIT 500",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn find_user_coupon(
+    pool: &MySqlPool,
+    id: Uuid,
+) -> Result<Option<UserCouponRecord>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.id, c.policy_id, p.name AS policy_name, c.ordinal, c.status, c.issued_at, c.expires_at \
+         FROM user_coupons c JOIN coupon_policies p ON p.id = c.policy_id WHERE c.id = ?",
+    )
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await
+}
+
+/// Issued coupons per holder of a policy (the database's side of the audit).
+pub async fn holders(pool: &MySqlPool, policy_id: u64) -> Result<HashMap<u64, u32>, sqlx::Error> {
+    let rows: Vec<(u64, i64)> = sqlx::query_as(
+        "SELECT user_id, COUNT(*) FROM user_coupons WHERE policy_id = ? GROUP BY user_id",
+    )
+    .bind(policy_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(user, n)| (user, n as u32)).collect())
+}
+
+/// Coupons `user_id` holds of `policy_id`, read on `conn`.
+pub async fn held_by(
+    conn: &mut MySqlConnection,
+    policy_id: u64,
+    user_id: u64,
+) -> Result<u32, sqlx::Error> {
+    let held: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM user_coupons WHERE policy_id = ? AND user_id = ?")
+            .bind(policy_id)
+            .bind(user_id)
+            .fetch_one(conn)
+            .await?;
+    Ok(held as u32)
+}
+
+/// How a database-side issue attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbIssue {
+    Issued,
+    SoldOut,
+    AlreadyIssued,
+}
+
+/// Queue mode's write-through (seed 002): `remaining − 1 WHERE remaining > 0`,
+/// then the user coupon (unique), in one transaction. The request id is the
+/// coupon id, so a redelivered request finds its coupon and changes nothing.
+pub async fn issue_in_db(
+    pool: &MySqlPool,
+    policy: &CouponPolicy,
+    coupon_id: Uuid,
+    user_id: u64,
+    at: DateTime<Utc>,
+) -> Result<DbIssue, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let existing: Option<String> = sqlx::query_scalar("SELECT id FROM user_coupons WHERE id = ?")
+        .bind(coupon_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+    if existing.is_some() {
+        return Ok(DbIssue::Issued);
+    }
+    let held = held_by(&mut tx, policy.id, user_id).await?;
+    if held >= policy.per_user_limit {
+        return Ok(DbIssue::AlreadyIssued);
+    }
+    let taken = sqlx::query(
+        "UPDATE coupon_policies SET remaining = remaining - 1 WHERE id = ? AND remaining > 0",
+    )
+    .bind(policy.id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if taken == 0 {
+        return Ok(DbIssue::SoldOut);
+    }
+    let winner = CouponIssued {
+        issue_id: coupon_id,
+        policy_id: policy.id,
+        user_id,
+        ordinal: held + 1,
+        issued_at: at,
+        expires_at: policy.expiry_for(at),
+    };
+    let mut insert =
+        sqlx::QueryBuilder::new(UserCoupons::INSERT_HEAD.replace("INSERT IGNORE", "INSERT"));
+    insert.push_values([&winner], |mut row, w| UserCoupons::bind(&mut row, w));
+    match insert.build().execute(&mut *tx).await {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Ok(DbIssue::AlreadyIssued)
+        }
+        Err(e) => return Err(e),
+    }
+    tx.commit().await?;
+    Ok(DbIssue::Issued)
+}
+
+/// The naive baseline (`IssueMode::DbLock`): lock the policy row with
+/// `SELECT … FOR UPDATE`, check, decrement, insert. Correct, but every
+/// request of a policy waits for the one before it.
+pub async fn issue_with_row_lock(
+    pool: &MySqlPool,
+    policy: &CouponPolicy,
+    user_id: u64,
+    at: DateTime<Utc>,
+) -> Result<(DbIssue, Uuid), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let remaining: u64 =
+        sqlx::query_scalar("SELECT remaining FROM coupon_policies WHERE id = ? FOR UPDATE")
+            .bind(policy.id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let id = Uuid::now_v7();
+    if remaining == 0 {
+        return Ok((DbIssue::SoldOut, id));
+    }
+    let held = held_by(&mut tx, policy.id, user_id).await?;
+    if held >= policy.per_user_limit {
+        return Ok((DbIssue::AlreadyIssued, id));
+    }
+    sqlx::query("UPDATE coupon_policies SET remaining = remaining - 1 WHERE id = ?")
+        .bind(policy.id)
+        .execute(&mut *tx)
+        .await?;
+    let winner = CouponIssued {
+        issue_id: id,
+        policy_id: policy.id,
+        user_id,
+        ordinal: held + 1,
+        issued_at: at,
+        expires_at: policy.expiry_for(at),
+    };
+    let mut insert = sqlx::QueryBuilder::new(UserCoupons::INSERT_HEAD);
+    insert.push_values([&winner], |mut row, w| UserCoupons::bind(&mut row, w));
+    insert.build().execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok((DbIssue::Issued, id))
+}

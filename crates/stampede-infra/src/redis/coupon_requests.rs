@@ -1,0 +1,59 @@
+//! Queue-mode request statuses, kept in Redis with a TTL: every request
+//! (winner or not) has one, and most are rejections that never reach MariaDB.
+
+use super::ConnectionManager;
+use redis::{AsyncCommands, RedisError};
+use stampede_core::coupon::RequestStatus;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct CouponRequests {
+    redis: ConnectionManager,
+    prefix: String,
+    ttl_secs: u64,
+}
+
+impl CouponRequests {
+    pub fn new(redis: ConnectionManager, prefix: &str, ttl_secs: u64) -> Self {
+        Self {
+            redis,
+            prefix: prefix.to_owned(),
+            ttl_secs,
+        }
+    }
+
+    /// Keyed by user too: a request id is only readable by its owner.
+    fn key(&self, user_id: u64, request_id: Uuid) -> String {
+        format!("{}coupon-request:{user_id}:{request_id}", self.prefix)
+    }
+
+    pub async fn set(
+        &self,
+        user_id: u64,
+        request_id: Uuid,
+        status: &RequestStatus,
+    ) -> Result<(), RedisError> {
+        let json = serde_json::to_string(status).expect("statuses serialise");
+        self.redis
+            .clone()
+            .set_ex(self.key(user_id, request_id), json, self.ttl_secs)
+            .await
+    }
+
+    pub async fn get(
+        &self,
+        user_id: u64,
+        request_id: Uuid,
+    ) -> Result<Option<RequestStatus>, RedisError> {
+        let json: Option<String> = self
+            .redis
+            .clone()
+            .get(self.key(user_id, request_id))
+            .await?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    pub async fn forget(&self, user_id: u64, request_id: Uuid) -> Result<(), RedisError> {
+        self.redis.clone().del(self.key(user_id, request_id)).await
+    }
+}

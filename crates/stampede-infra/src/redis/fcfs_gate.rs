@@ -1,0 +1,231 @@
+//! The FCFS gate in Redis: Lua scripts over one pool's keys.
+//!
+//! Keys of one pool share a hash tag (`{fcfs:coupon:42}`), so the scripts
+//! stay valid on Redis Cluster:
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `<prefix>{fcfs:<kind>:<id>}:stock` | string | units left (absent: never opened) |
+//! | `…:marks` | hash | user id → wins held |
+//! | `…:meta` | hash | `opens_ms`, `closes_ms`, `closed` |
+//! | `…:reserved` | hash | queue mode: request id → 1 |
+//! | `…:token:<user>` | string | campaign entry token (TTL) |
+
+use super::ConnectionManager;
+use async_trait::async_trait;
+use redis::{AsyncCommands, RedisError, Script};
+use stampede_core::fcfs::{Gate, GateOutcome, IssueWindow, PoolKind, PoolRef};
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+static TAKE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_take.lua")));
+static GIVE_BACK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_give_back.lua")));
+static RESERVE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_reserve.lua")));
+static RELEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_release.lua")));
+static OPEN: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_open.lua")));
+
+/// Queue mode's reservation answer (seed 002: −1 sold out, −2 not initialised).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    Reserved,
+    /// This request id had reserved before (a redelivery): no second unit was taken.
+    AlreadyReserved,
+    SoldOut,
+    Uninitialised,
+}
+
+/// What Redis holds for a pool (for the audit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateSnapshot {
+    pub stock: Option<i64>,
+    pub marks: HashMap<u64, u32>,
+    pub reservations: u64,
+}
+
+#[derive(Clone)]
+pub struct FcfsGate {
+    redis: ConnectionManager,
+    prefix: String,
+    entry_token_ttl: Duration,
+}
+
+impl FcfsGate {
+    /// `entry_token_ttl`: lifetime of the token a campaign win writes (seed 000: 30 min).
+    pub fn new(redis: ConnectionManager, prefix: &str, entry_token_ttl: Duration) -> Self {
+        Self {
+            redis,
+            prefix: prefix.to_owned(),
+            entry_token_ttl,
+        }
+    }
+
+    fn key(&self, pool: PoolRef, part: &str) -> String {
+        format!("{}{{fcfs:{pool}}}:{part}", self.prefix)
+    }
+
+    fn token_key(&self, pool: PoolRef, user_id: u64) -> String {
+        self.key(pool, &format!("token:{user_id}"))
+    }
+
+    /// Sets the counter to `stock` and the window; the pool starts answering.
+    pub async fn open(
+        &self,
+        pool: PoolRef,
+        stock: u64,
+        window: IssueWindow,
+    ) -> Result<(), RedisError> {
+        OPEN.key(self.key(pool, "stock"))
+            .key(self.key(pool, "meta"))
+            .arg(stock)
+            .arg(window.opens_at.timestamp_millis())
+            .arg(window.closes_at.timestamp_millis())
+            .invoke_async::<i64>(&mut self.redis.clone())
+            .await
+            .map(|_| ())
+    }
+
+    /// Every later request is refused as closed.
+    pub async fn close(&self, pool: PoolRef) -> Result<(), RedisError> {
+        self.redis
+            .clone()
+            .hset::<_, _, _, ()>(self.key(pool, "meta"), "closed", "1")
+            .await
+    }
+
+    /// Queue mode: takes one unit for `request_id`, at most once.
+    pub async fn reserve(
+        &self,
+        pool: PoolRef,
+        request_id: &str,
+    ) -> Result<Reservation, RedisError> {
+        let (code, _remaining): (i64, i64) = RESERVE
+            .key(self.key(pool, "stock"))
+            .key(self.key(pool, "reserved"))
+            .arg(request_id)
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(match code {
+            1 => Reservation::Reserved,
+            2 => Reservation::AlreadyReserved,
+            -1 => Reservation::SoldOut,
+            _ => Reservation::Uninitialised,
+        })
+    }
+
+    /// Queue mode: gives back `request_id`'s unit (+1), at most once.
+    pub async fn release(&self, pool: PoolRef, request_id: &str) -> Result<bool, RedisError> {
+        let released: i64 = RELEASE
+            .key(self.key(pool, "stock"))
+            .key(self.key(pool, "reserved"))
+            .arg(request_id)
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(released == 1)
+    }
+
+    /// The campaign entry token of `user_id`, if it has not expired.
+    pub async fn entry_token(
+        &self,
+        campaign_id: u64,
+        user_id: u64,
+    ) -> Result<Option<String>, RedisError> {
+        let pool = PoolRef {
+            kind: PoolKind::Campaign,
+            id: campaign_id,
+        };
+        self.redis.clone().get(self.token_key(pool, user_id)).await
+    }
+
+    /// The counter alone (absent: never opened).
+    pub async fn snapshot_stock(&self, pool: PoolRef) -> Result<Option<i64>, RedisError> {
+        self.redis.clone().get(self.key(pool, "stock")).await
+    }
+
+    pub async fn snapshot(&self, pool: PoolRef) -> Result<GateSnapshot, RedisError> {
+        let mut redis = self.redis.clone();
+        let stock: Option<i64> = redis.get(self.key(pool, "stock")).await?;
+        let marks: HashMap<u64, u32> = redis.hgetall(self.key(pool, "marks")).await?;
+        let reservations: u64 = redis.hlen(self.key(pool, "reserved")).await?;
+        Ok(GateSnapshot {
+            stock,
+            marks,
+            reservations,
+        })
+    }
+
+    /// Overwrites the counter and the marks with the database's truth.
+    pub async fn repair(
+        &self,
+        pool: PoolRef,
+        stock: i64,
+        marks: &HashMap<u64, u32>,
+    ) -> Result<(), RedisError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .set(self.key(pool, "stock"), stock)
+            .del(self.key(pool, "marks"));
+        let entries: Vec<(u64, u32)> = marks.iter().map(|(u, n)| (*u, *n)).collect();
+        for chunk in entries.chunks(1000) {
+            pipe.hset_multiple(self.key(pool, "marks"), chunk);
+        }
+        pipe.query_async::<()>(&mut self.redis.clone()).await
+    }
+}
+
+#[async_trait]
+impl Gate for FcfsGate {
+    type Error = RedisError;
+
+    async fn try_take(
+        &self,
+        pool: PoolRef,
+        user_id: u64,
+        now_ms: i64,
+        per_user_limit: u32,
+    ) -> Result<GateOutcome, RedisError> {
+        let token_ttl = match pool.kind {
+            PoolKind::Campaign => self.entry_token_ttl.as_secs().max(1),
+            PoolKind::Coupon => 0,
+        };
+        let (code, ordinal, remaining): (i64, i64, i64) = TAKE
+            .key(self.key(pool, "stock"))
+            .key(self.key(pool, "marks"))
+            .key(self.key(pool, "meta"))
+            .key(self.token_key(pool, user_id))
+            .arg(user_id)
+            .arg(now_ms)
+            .arg(per_user_limit)
+            .arg(token_ttl)
+            .arg(now_ms)
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(match code {
+            1 => GateOutcome::Won {
+                ordinal: ordinal as u32,
+                remaining,
+            },
+            -1 => GateOutcome::SoldOut,
+            -3 => GateOutcome::NotOpen,
+            -4 => GateOutcome::Closed,
+            -5 => GateOutcome::AlreadyIssued,
+            _ => GateOutcome::Uninitialised,
+        })
+    }
+
+    async fn give_back(&self, pool: PoolRef, user_id: u64) -> Result<(), RedisError> {
+        GIVE_BACK
+            .key(self.key(pool, "stock"))
+            .key(self.key(pool, "marks"))
+            .key(self.token_key(pool, user_id))
+            .arg(user_id)
+            .invoke_async::<i64>(&mut self.redis.clone())
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,21 @@
+-- The FCFS gate: one atomic decision per request.
+-- KEYS[1] stock counter   KEYS[2] marks hash (user -> wins)
+-- KEYS[3] meta hash (opens_ms, closes_ms, closed)   KEYS[4] entry-token key
+-- ARGV[1] user id   ARGV[2] now (ms)   ARGV[3] per-user limit
+-- ARGV[4] token TTL seconds (0: no token)   ARGV[5] token value
+-- Returns {code, ordinal, remaining}: 1 won, -1 sold out, -2 never opened,
+-- -3 outside the window, -4 closed, -5 the user already holds the limit.
+local stock = redis.call('GET', KEYS[1])
+if not stock then return {-2, 0, 0} end
+local meta = redis.call('HMGET', KEYS[3], 'opens_ms', 'closes_ms', 'closed')
+if meta[3] == '1' then return {-4, 0, tonumber(stock)} end
+local now = tonumber(ARGV[2])
+if now < tonumber(meta[1]) or now >= tonumber(meta[2]) then return {-3, 0, tonumber(stock)} end
+local held = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if held >= tonumber(ARGV[3]) then return {-5, held, tonumber(stock)} end
+if tonumber(stock) <= 0 then return {-1, 0, 0} end
+local remaining = redis.call('DECR', KEYS[1])
+local ordinal = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then redis.call('SET', KEYS[4], ARGV[5], 'EX', ttl) end
+return {1, ordinal, remaining}
