@@ -40,6 +40,9 @@ pub fn test_settings() -> Settings {
     settings.kafka.consumer.retry_backoff_ms = 100;
     settings.kafka.consumer.max_wait_ms = 200;
     settings.outbox.poll_interval_ms = 100;
+    // Bursts come from one test client; limits have their own test.
+    settings.rate_limit.per_user_per_sec = 0;
+    settings.rate_limit.global_per_sec = 0;
     settings
 }
 
@@ -80,6 +83,45 @@ impl TestApp {
             request = request.bearer_auth(token);
         }
         request.send().await.expect("request sent")
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Creates and opens a coupon policy; returns its id.
+    pub async fn open_policy(&self, stock: u64, mode: &str) -> u64 {
+        let admin = self.token(1, Role::Admin);
+        let now = chrono::Utc::now();
+        let body = serde_json::json!({
+            "name": "flash",
+            "discount": {"kind": "FIXED", "amount": 1000},
+            "total_stock": stock,
+            "issue_window": {"opens_at": now - chrono::Duration::minutes(1), "closes_at": now + chrono::Duration::hours(1)},
+            "valid_days": 30,
+            "issue_mode": mode,
+        });
+        let created = self
+            .post("/admin/coupon-policies", &admin, Some(body))
+            .await;
+        assert_eq!(created.status(), 201, "{:?}", created.text().await);
+        let id = created.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_u64()
+            .unwrap();
+        let opened = self
+            .post(&format!("/admin/coupon-policies/{id}/open"), &admin, None)
+            .await;
+        assert_eq!(opened.status(), 200);
+        id
     }
 
     pub async fn metrics(&self) -> String {

@@ -3,4 +3,5 @@
 //! topic prefix, group prefix and Redis key prefix.
 
 mod backbone;
+mod fcfs;
 mod helpers;
