@@ -28,6 +28,9 @@ enum Command {
         #[arg(long)]
         admin: bool,
     },
+    /// Compare Redis, MariaDB and the event pipeline; repair Redis from the database.
+    #[command(subcommand)]
+    Audit(stampede::commands::audit::AuditCommand),
     /// Benchmarks that print side-by-side measurements.
     #[command(subcommand)]
     Bench(stampede::bench::BenchCommand),
@@ -52,6 +55,7 @@ fn main() -> std::process::ExitCode {
             Command::Token { user, admin } => {
                 stampede::commands::token::run(&settings, user, admin)
             }
+            Command::Audit(audit) => stampede::commands::audit::run(settings, audit).await,
             Command::Bench(bench) => stampede::bench::run(settings, bench).await,
         }
     });

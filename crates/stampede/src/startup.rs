@@ -32,13 +32,26 @@ impl Application {
     /// Builds the service with the registry's consumers plus `extra` (tests
     /// register their own probes this way, exactly as the registry does).
     pub async fn build_with(settings: Settings, extra: Vec<ConsumerSpec>) -> anyhow::Result<Self> {
+        Self::build_running(settings, |infra| {
+            let mut consumers = stampede_consumers::registry::all(infra);
+            consumers.extend(extra);
+            consumers
+        })
+        .await
+    }
+
+    /// Builds the service running exactly the consumers `choose` returns
+    /// (e.g. none, for an API-only instance).
+    pub async fn build_running(
+        settings: Settings,
+        choose: impl FnOnce(&Infra) -> Vec<ConsumerSpec>,
+    ) -> anyhow::Result<Self> {
         let infra = Infra::connect(settings.infra()).await?;
         stampede_infra::mysql::migrate(&infra.pool)
             .await
             .context("running migrations")?;
 
-        let mut consumers = stampede_consumers::registry::all(&infra);
-        consumers.extend(extra);
+        let consumers = choose(&infra);
         let consumer_topics: Vec<String> =
             consumers.iter().flat_map(|c| c.topics.clone()).collect();
         ensure_topics(infra.kafka(), &consumer_topics)

@@ -3,5 +3,7 @@
 //! topic prefix, group prefix and Redis key prefix.
 
 mod backbone;
+mod chaos;
 mod fcfs;
+mod fcfs_failures;
 mod helpers;
