@@ -124,6 +124,56 @@ impl EventHandler for Recorder {
     }
 }
 
+/// A running probe consumer; drop order: cancel `stop`, then await `task`.
+pub struct RunningProbe {
+    pub recorder: Recorder,
+    pub stop: tokio_util::sync::CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts a per-record probe consumer in a fresh group on `probe.pinged` and
+/// waits until it has joined (it has received a warm-up event), so timings
+/// taken afterwards exclude the group join.
+pub async fn start_probe(
+    infra: &stampede_infra::Infra,
+    run: Uuid,
+    name: &str,
+) -> anyhow::Result<RunningProbe> {
+    use stampede_infra::kafka::consumer::{run_consumer, ConsumerSpec};
+    let recorder = Recorder::new(run);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let group = format!("{name}-{run}");
+    let spec = ConsumerSpec::per_record(name, group, &[ProbePinged::EVENT_TYPE], recorder.clone());
+    let task = tokio::spawn(run_consumer(
+        spec,
+        infra.kafka().clone(),
+        infra.producer.clone(),
+        stop.clone(),
+    ));
+    let warm_up = EventEnvelope::wrap(&ProbePinged {
+        run,
+        key: "warm-up".into(),
+        seq: 0,
+    });
+    let topic = infra.topics.physical(ProbePinged::EVENT_TYPE);
+    infra
+        .producer
+        .send(&stampede_infra::kafka::OutgoingRecord::event(
+            topic, &warm_up,
+        ))
+        .await?;
+    anyhow::ensure!(
+        recorder.wait_for(1, Duration::from_secs(60)).await,
+        "the probe consumer never joined its group"
+    );
+    recorder.received.lock().unwrap().clear();
+    Ok(RunningProbe {
+        recorder,
+        stop,
+        task,
+    })
+}
+
 /// Percentile (0–100) of a sorted slice.
 pub fn percentile(sorted: &[Duration], pct: f64) -> Duration {
     if sorted.is_empty() {

@@ -8,12 +8,11 @@
 
 use super::progress;
 use crate::configuration::Settings;
-use crate::probe::{percentile, ProbePinged, Recorder};
+use crate::probe::{percentile, start_probe, ProbePinged, Recorder};
 use futures::StreamExt;
 use serde::Serialize;
 use sqlx::QueryBuilder;
 use stampede_core::events::{DomainEvent, EventEnvelope};
-use stampede_infra::kafka::consumer::{run_consumer, ConsumerSpec};
 use stampede_infra::kafka::{ensure_topics, OutgoingRecord};
 use stampede_infra::Infra;
 use std::collections::HashMap;
@@ -76,43 +75,14 @@ pub async fn run(mut settings: Settings, args: OutboxBenchArgs) -> anyhow::Resul
 
     let raw_rate = raw_producer_rate(&infra, run, args.events, args.json).await?;
 
-    let recorder = Recorder::new(run);
-    let stop = CancellationToken::new();
-    let spec = ConsumerSpec::per_record(
-        "bench-probe",
-        "bench-probe",
-        &[ProbePinged::EVENT_TYPE],
-        recorder.clone(),
-    );
-    let consumer = tokio::spawn(run_consumer(
-        spec,
-        infra.kafka().clone(),
-        infra.producer.clone(),
-        stop.clone(),
-    ));
-    // Wait for the group to be assigned, so the timing below excludes the join.
-    let warm_up = EventEnvelope::wrap(&ProbePinged {
-        run,
-        key: "warm-up".into(),
-        seq: 0,
-    });
-    infra
-        .producer
-        .send(&OutgoingRecord::event(
-            infra.topics.physical(ProbePinged::EVENT_TYPE),
-            &warm_up,
-        ))
-        .await?;
-    anyhow::ensure!(
-        recorder.wait_for(1, Duration::from_secs(60)).await,
-        "the consumer never joined its group"
-    );
+    let probe = start_probe(&infra, run, "bench-probe").await?;
+    let (recorder, stop) = (probe.recorder.clone(), probe.stop.clone());
 
     let e2e_rate =
         end_to_end_rate(&infra, &recorder, run, args.events, args.json, stop.clone()).await?;
     let latencies = fixed_rate_latencies(&infra, &recorder, run, &args).await?;
     stop.cancel();
-    let _ = consumer.await;
+    let _ = probe.task.await;
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let summary = Summary {
