@@ -2,7 +2,7 @@
 //! gate as coupons. A win also writes an entry token (Redis, 30 min) that
 //! payments verify.
 
-use super::fcfs::{answer, created, invalid, PoolCounters, WindowBody};
+use super::fcfs::{answer, close_pool, created, invalid, open_pool, PoolCounters, WindowBody};
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::AppState;
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use stampede_core::campaign::CampaignEntrySucceeded;
 use stampede_core::fcfs::{take_and_record, PoolError, PoolKind, PoolRef, PoolStatus};
 use stampede_infra::mysql::campaigns::{self, Campaign};
+use stampede_infra::mysql::pools::Campaigns;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -22,6 +23,10 @@ pub struct CreateCampaign {
     name: String,
     total_slots: u64,
     window: WindowBody,
+}
+
+fn campaign_not_found(id: u64) -> ApiError {
+    ApiError::not_found("CAMPAIGN_NOT_FOUND", format!("no campaign {id}"))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -40,7 +45,7 @@ impl AppState {
     async fn existing_campaign(&self, id: u64) -> Result<Campaign, ApiError> {
         campaigns::find_campaign(&self.infra.pool, id)
             .await?
-            .ok_or_else(|| ApiError::not_found("CAMPAIGN_NOT_FOUND", format!("no campaign {id}")))
+            .ok_or_else(|| campaign_not_found(id))
     }
 
     async fn campaign_view(&self, id: u64) -> Result<CampaignView, ApiError> {
@@ -98,27 +103,7 @@ pub async fn open_campaign(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<CampaignView>, ApiError> {
-    let campaign = state.existing_campaign(id).await?;
-    let opened = campaign.status.open().map_err(invalid)?;
-    if !campaigns::set_campaign_status(&state.infra.pool, id, campaign.status, opened).await? {
-        return Err(ApiError::conflict(
-            "INVALID_TRANSITION",
-            "the campaign changed meanwhile; reload it",
-        ));
-    }
-    let pool = PoolRef {
-        kind: PoolKind::Campaign,
-        id,
-    };
-    if let Err(error) = state
-        .infra
-        .gate
-        .open(pool, campaign.remaining, campaign.window)
-        .await
-    {
-        campaigns::set_campaign_status(&state.infra.pool, id, opened, campaign.status).await?;
-        return Err(error.into());
-    }
+    open_pool::<Campaigns>(&state, id, campaign_not_found(id)).await?;
     Ok(Json(state.campaign_view(id).await?))
 }
 
@@ -131,18 +116,7 @@ pub async fn close_campaign(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<CampaignView>, ApiError> {
-    let campaign = state.existing_campaign(id).await?;
-    if let Ok(closed) = campaign.status.close() {
-        campaigns::set_campaign_status(&state.infra.pool, id, campaign.status, closed).await?;
-    }
-    state
-        .infra
-        .gate
-        .close(PoolRef {
-            kind: PoolKind::Campaign,
-            id,
-        })
-        .await?;
+    close_pool::<Campaigns>(&state, id, campaign_not_found(id)).await?;
     Ok(Json(state.campaign_view(id).await?))
 }
 

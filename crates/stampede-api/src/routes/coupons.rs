@@ -1,7 +1,7 @@
 //! Coupons: the admin lifecycle of policies, issuing (gate, queue or the
 //! naive DB-lock baseline), and what a user holds.
 
-use super::fcfs::{answer, created, invalid, PoolCounters, WindowBody};
+use super::fcfs::{answer, close_pool, created, invalid, open_pool, PoolCounters, WindowBody};
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::AppState;
@@ -15,6 +15,7 @@ use stampede_core::coupon::{
 };
 use stampede_core::fcfs::{take_and_record, PoolKind, PoolRef, PoolStatus};
 use stampede_infra::mysql::coupons::{self, CouponPolicy, DbIssue};
+use stampede_infra::mysql::pools::CouponPolicies;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -90,10 +91,12 @@ impl AppState {
     async fn existing_policy(&self, id: u64) -> Result<CouponPolicy, ApiError> {
         coupons::find_policy(&self.infra.pool, id)
             .await?
-            .ok_or_else(|| {
-                ApiError::not_found("POLICY_NOT_FOUND", format!("no coupon policy {id}"))
-            })
+            .ok_or_else(|| policy_not_found(id))
     }
+}
+
+fn policy_not_found(id: u64) -> ApiError {
+    ApiError::not_found("POLICY_NOT_FOUND", format!("no coupon policy {id}"))
 }
 
 /// Creates a coupon policy (DRAFT).
@@ -130,28 +133,7 @@ pub async fn open_policy(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<PolicyView>, ApiError> {
-    let policy = state.existing_policy(id).await?;
-    let opened = policy.status.open().map_err(invalid)?;
-    if !coupons::set_policy_status(&state.infra.pool, id, policy.status, opened).await? {
-        return Err(ApiError::conflict(
-            "INVALID_TRANSITION",
-            "the policy changed meanwhile; reload it",
-        ));
-    }
-    let pool = PoolRef {
-        kind: PoolKind::Coupon,
-        id,
-    };
-    if let Err(error) = state
-        .infra
-        .gate
-        .open(pool, policy.remaining, policy.window)
-        .await
-    {
-        // Not open after all: put the status back so opening can be retried.
-        coupons::set_policy_status(&state.infra.pool, id, opened, policy.status).await?;
-        return Err(error.into());
-    }
+    open_pool::<CouponPolicies>(&state, id, policy_not_found(id)).await?;
     state.policies.invalidate(&id).await;
     Ok(Json(
         state.policy_view(&state.existing_policy(id).await?).await?,
@@ -167,19 +149,7 @@ pub async fn close_policy(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<PolicyView>, ApiError> {
-    let policy = state.existing_policy(id).await?;
-    // Closing twice is harmless: the gate is told again.
-    if let Ok(closed) = policy.status.close() {
-        coupons::set_policy_status(&state.infra.pool, id, policy.status, closed).await?;
-    }
-    state
-        .infra
-        .gate
-        .close(PoolRef {
-            kind: PoolKind::Coupon,
-            id,
-        })
-        .await?;
+    close_pool::<CouponPolicies>(&state, id, policy_not_found(id)).await?;
     state.policies.invalidate(&id).await;
     Ok(Json(
         state.policy_view(&state.existing_policy(id).await?).await?,
@@ -232,7 +202,7 @@ pub async fn issue(
     let policy = state
         .policy(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("POLICY_NOT_FOUND", format!("no coupon policy {id}")))?;
+        .ok_or_else(|| policy_not_found(id))?;
     let now = Utc::now();
     match policy.mode {
         IssueMode::Gate => {

@@ -2,10 +2,14 @@
 //! admin lifecycle, the gate flow's answers, and the pool status view.
 
 use crate::error::ApiError;
+use crate::AppState;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use stampede_core::fcfs::{GateOutcome, IssueWindow, PoolError, PoolStatus, TakeError, Taken};
+use stampede_core::fcfs::{
+    GateOutcome, IssueWindow, PoolError, PoolRef, PoolStatus, TakeError, Taken,
+};
+use stampede_infra::mysql::pools::{self, PoolTable};
 use utoipa::ToSchema;
 
 /// A window as clients send it.
@@ -114,4 +118,55 @@ impl PoolCounters {
 
 pub fn created<T: Serialize>(body: T) -> (StatusCode, axum::Json<T>) {
     (StatusCode::CREATED, axum::Json(body))
+}
+
+/// Opens a DRAFT pool: status DRAFT → OPEN (conditional), then the gate's
+/// counter is set to the pool's remaining stock. If the gate cannot be set,
+/// the status goes back so opening can be retried.
+pub async fn open_pool<T: PoolTable>(
+    state: &AppState,
+    id: u64,
+    missing: ApiError,
+) -> Result<(), ApiError> {
+    let current = pools::pool_state::<T>(&state.infra.pool, id)
+        .await?
+        .ok_or(missing)?;
+    let opened = current.status.open().map_err(invalid)?;
+    if !pools::set_status::<T>(&state.infra.pool, id, current.status, opened).await? {
+        return Err(ApiError::conflict(
+            "INVALID_TRANSITION",
+            "it changed meanwhile; reload it",
+        ));
+    }
+    let pool = PoolRef { kind: T::KIND, id };
+    if let Err(error) = state
+        .infra
+        .gate
+        .open(pool, current.remaining, current.window)
+        .await
+    {
+        pools::set_status::<T>(&state.infra.pool, id, opened, current.status).await?;
+        return Err(error.into());
+    }
+    Ok(())
+}
+
+/// Closes a pool for good; closing twice is harmless (the gate is told again).
+pub async fn close_pool<T: PoolTable>(
+    state: &AppState,
+    id: u64,
+    missing: ApiError,
+) -> Result<(), ApiError> {
+    let current = pools::pool_state::<T>(&state.infra.pool, id)
+        .await?
+        .ok_or(missing)?;
+    if let Ok(closed) = current.status.close() {
+        pools::set_status::<T>(&state.infra.pool, id, current.status, closed).await?;
+    }
+    state
+        .infra
+        .gate
+        .close(PoolRef { kind: T::KIND, id })
+        .await?;
+    Ok(())
 }

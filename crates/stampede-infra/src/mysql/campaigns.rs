@@ -75,22 +75,6 @@ pub async fn find_campaign(pool: &MySqlPool, id: u64) -> Result<Option<Campaign>
         .transpose()
 }
 
-pub async fn set_campaign_status(
-    pool: &MySqlPool,
-    id: u64,
-    from: PoolStatus,
-    to: PoolStatus,
-) -> Result<bool, sqlx::Error> {
-    let moved = sqlx::query("UPDATE campaigns SET status = ? WHERE id = ? AND status = ?")
-        .bind(to.as_str())
-        .bind(id)
-        .bind(from.as_str())
-        .execute(pool)
-        .await?
-        .rows_affected();
-    Ok(moved == 1)
-}
-
 /// When `user_id` won `campaign_id`, if it did (seed 000's findByUserIdAndCampaignId).
 pub async fn entry_created_at(
     pool: &MySqlPool,

@@ -127,23 +127,6 @@ pub async fn find_policy(pool: &MySqlPool, id: u64) -> Result<Option<CouponPolic
     record.map(CouponPolicy::try_from).transpose()
 }
 
-/// Moves a policy from `from` to `to` unless someone moved it first.
-pub async fn set_policy_status(
-    pool: &MySqlPool,
-    id: u64,
-    from: PoolStatus,
-    to: PoolStatus,
-) -> Result<bool, sqlx::Error> {
-    let moved = sqlx::query("UPDATE coupon_policies SET status = ? WHERE id = ? AND status = ?")
-        .bind(to.as_str())
-        .bind(id)
-        .bind(from.as_str())
-        .execute(pool)
-        .await?
-        .rows_affected();
-    Ok(moved == 1)
-}
-
 /// `user_coupons` as a [`WinnerTable`] of gate-mode [`CouponIssued`] events.
 pub struct UserCoupons;
 

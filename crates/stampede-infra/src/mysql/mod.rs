@@ -3,6 +3,7 @@
 
 pub mod campaigns;
 pub mod coupons;
+pub mod pools;
 mod processed_events;
 pub mod winners;
 

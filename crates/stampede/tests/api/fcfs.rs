@@ -53,6 +53,29 @@ async fn db_state(app: &TestApp, policy: u64) -> (i64, i64, u64) {
     (rows, users, remaining)
 }
 
+/// Waits until the whole stock is rows, then checks the rows, the database
+/// counter and the Redis counter agree; returns the gate's snapshot.
+async fn settled(
+    app: &TestApp,
+    policy: u64,
+    timeout: Duration,
+) -> stampede_infra::redis::GateSnapshot {
+    let all_rows = eventually(timeout, || async {
+        db_state(app, policy).await.0 == STOCK as i64
+    })
+    .await;
+    assert!(all_rows, "the whole stock became rows");
+    let (rows, users, remaining) = db_state(app, policy).await;
+    assert_eq!((rows, users, remaining), (STOCK as i64, STOCK as i64, 0));
+    let pool = PoolRef {
+        kind: PoolKind::Coupon,
+        id: policy,
+    };
+    let snapshot = app.infra.gate.snapshot(pool).await.unwrap();
+    assert_eq!(snapshot.stock, Some(0));
+    snapshot
+}
+
 #[tokio::test]
 async fn gate_mode_issues_exactly_the_stock_to_distinct_users_and_db_and_redis_agree() {
     let app = spawn_app().await;
@@ -79,25 +102,7 @@ async fn gate_mode_issues_exactly_the_stock_to_distinct_users_and_db_and_redis_a
             other => panic!("unexpected status {other}: {body}"),
         }
     }
-    assert!(
-        eventually(Duration::from_secs(30), || async {
-            db_state(&app, policy).await.0 == STOCK as i64
-        })
-        .await,
-        "every winner persisted"
-    );
-    let (rows, users, remaining) = db_state(&app, policy).await;
-    assert_eq!((rows, users, remaining), (STOCK as i64, STOCK as i64, 0));
-    let snapshot = app
-        .infra
-        .gate
-        .snapshot(PoolRef {
-            kind: PoolKind::Coupon,
-            id: policy,
-        })
-        .await
-        .unwrap();
-    assert_eq!(snapshot.stock, Some(0));
+    let snapshot = settled(&app, policy, Duration::from_secs(30)).await;
     assert_eq!(snapshot.marks.len(), STOCK as usize);
     let persisted: HashSet<u64> =
         sqlx::query_scalar::<_, u64>("SELECT user_id FROM user_coupons WHERE policy_id = ?")
@@ -136,25 +141,7 @@ async fn queue_mode_issues_exactly_the_stock_in_order_and_every_request_is_decid
         "every request queued"
     );
 
-    assert!(
-        eventually(Duration::from_secs(120), || async {
-            db_state(&app, policy).await.0 == STOCK as i64
-        })
-        .await,
-        "the stock is issued"
-    );
-    let (rows, users, remaining) = db_state(&app, policy).await;
-    assert_eq!((rows, users, remaining), (STOCK as i64, STOCK as i64, 0));
-    let snapshot = app
-        .infra
-        .gate
-        .snapshot(PoolRef {
-            kind: PoolKind::Coupon,
-            id: policy,
-        })
-        .await
-        .unwrap();
-    assert_eq!(snapshot.stock, Some(0));
+    settled(&app, policy, Duration::from_secs(120)).await;
 
     // Every request ends ISSUED or REJECTED with a reason; ISSUED ones match the rows.
     let mut issued = 0;

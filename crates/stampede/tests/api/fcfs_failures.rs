@@ -4,7 +4,6 @@
 use crate::chaos::ChaosProxy;
 use crate::helpers::*;
 use chrono::Utc;
-use stampede::startup::Application;
 use stampede_api::auth::Role;
 use stampede_core::coupon::{CouponIssueRequested, CouponIssued};
 use stampede_core::fcfs::{take_and_record, PoolKind, PoolRef, TakeError};
@@ -46,25 +45,6 @@ async fn issue_all(app: &TestApp, policy: u64, users: std::ops::RangeInclusive<u
         won += usize::from(response.status() == 201);
     }
     won
-}
-
-async fn spawn_api_only() -> TestApp {
-    let settings = test_settings();
-    let app = Application::build_running(settings.clone(), |_| vec![])
-        .await
-        .unwrap();
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let infra = app.infra().clone();
-    let shutdown = app.shutdown_token();
-    let handle = tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address,
-        settings,
-        infra,
-        client: reqwest::Client::new(),
-        shutdown,
-        handle,
-    }
 }
 
 #[tokio::test]
@@ -552,4 +532,47 @@ async fn a_campaign_entry_wins_once_writes_a_token_and_is_persisted() {
         .await
         .unwrap();
     assert!(at.is_some(), "found by (user, campaign)");
+}
+
+#[tokio::test]
+async fn the_audit_finds_drift_and_repairs_redis_from_the_database() {
+    use stampede::commands::audit::{audit_coupons, repair_coupons};
+    let app = spawn_app().await;
+    let policy = app.open_policy(20, "GATE").await;
+    assert_eq!(issue_all(&app, policy, 1..=10).await, 10);
+    assert!(eventually(WAIT, || async { rows(&app, policy).await == 10 }).await);
+    let report = audit_coupons(&app.infra, policy).await.unwrap();
+    assert!(report.in_agreement(), "{report}");
+
+    // Redis loses its marks and gains stock (a flushed or restored cache).
+    let pool = PoolRef {
+        kind: PoolKind::Coupon,
+        id: policy,
+    };
+    app.infra
+        .gate
+        .repair(pool, 15, &Default::default())
+        .await
+        .unwrap();
+    let report = audit_coupons(&app.infra, policy).await.unwrap();
+    assert!(!report.in_agreement());
+    assert_eq!(report.stock_drift(), Some(5));
+    assert_eq!(report.rows_without_marks, 10, "these users could win twice");
+
+    repair_coupons(&app.infra, policy).await.unwrap();
+    let report = audit_coupons(&app.infra, policy).await.unwrap();
+    assert!(report.in_agreement(), "{report}");
+    let again = app
+        .post(
+            &format!("/coupons/{policy}/issue"),
+            &app.token(3, Role::User),
+            None,
+        )
+        .await;
+    assert_eq!(
+        again.status(),
+        409,
+        "a holder cannot win twice after the repair"
+    );
+    app.stop().await;
 }

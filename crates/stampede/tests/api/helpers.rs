@@ -54,6 +54,19 @@ pub async fn spawn_app_with(settings: Settings, consumers: Vec<ConsumerSpec>) ->
     let app = Application::build_with(settings.clone(), consumers)
         .await
         .expect("the app builds");
+    run(app, settings)
+}
+
+/// An instance that runs no consumer (tests drive consumers themselves).
+pub async fn spawn_api_only() -> TestApp {
+    let settings = test_settings();
+    let app = Application::build_running(settings.clone(), |_| vec![])
+        .await
+        .expect("the app builds");
+    run(app, settings)
+}
+
+fn run(app: Application, settings: Settings) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     let infra = app.infra().clone();
     let shutdown = app.shutdown_token();
