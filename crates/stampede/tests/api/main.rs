@@ -7,3 +7,4 @@ mod chaos;
 mod fcfs;
 mod fcfs_failures;
 mod helpers;
+mod resilience;
