@@ -9,8 +9,12 @@
 //!   by coupons and campaigns.
 //! - [`coupon`]: coupon policies, user coupons, the queue mode's requests.
 //! - [`campaign`]: campaigns and their winning entries.
+//! - [`order`]: orders, pricing with coupons, the order state machine.
+//! - [`payment`]: payment methods, the payment state machine, payment events.
 
 pub mod campaign;
 pub mod coupon;
 pub mod events;
 pub mod fcfs;
+pub mod order;
+pub mod payment;

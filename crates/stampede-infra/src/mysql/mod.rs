@@ -2,7 +2,11 @@
 //! module per aggregate that owns its tables' SQL.
 
 pub mod campaigns;
+pub mod catalog;
 pub mod coupons;
+pub mod idempotency;
+pub mod orders;
+pub mod payments;
 pub mod pools;
 mod processed_events;
 pub mod winners;

@@ -1,0 +1,110 @@
+//! `Idempotency-Key`: the first request with a key runs and its response is
+//! stored; a repeat with the same body gets the stored response; a repeat
+//! with another body is refused; a repeat while the first still runs is told
+//! so. The (user, key) primary key makes "first" a database fact, so two
+//! concurrent duplicates can never both run.
+
+use chrono::{Duration, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::MySqlPool;
+
+/// What to do with a request carrying a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// First time: run it, then [`complete`] (or [`release`] on a server error).
+    Run,
+    /// Seen and finished: answer this again.
+    Replay { status: u16, body: String },
+    /// Seen with another request body.
+    Mismatch,
+    /// The first request with this key is still running.
+    InProgress,
+}
+
+/// SHA-256 of what identifies the request (method, path, body).
+pub fn fingerprint(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hex::encode(hasher.finalize())
+}
+
+pub async fn claim(
+    pool: &MySqlPool,
+    user_id: u64,
+    key: &str,
+    hash: &str,
+    ttl_secs: u64,
+) -> Result<Claim, sqlx::Error> {
+    let now = Utc::now();
+    // An expired key is forgotten, so the key can be used afresh.
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE user_id = ? AND idempotency_key = ? AND expires_at < ?",
+    )
+    .bind(user_id)
+    .bind(key)
+    .bind(now.naive_utc())
+    .execute(pool)
+    .await?;
+    let inserted = sqlx::query(
+        "INSERT IGNORE INTO idempotency_keys (user_id, idempotency_key, request_hash, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(user_id)
+    .bind(key)
+    .bind(hash)
+    .bind(now.naive_utc())
+    .bind((now + Duration::seconds(ttl_secs as i64)).naive_utc())
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Claim::Run);
+    }
+    let stored: Option<(String, Option<u16>, Option<String>)> = sqlx::query_as(
+        "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE user_id = ? AND idempotency_key = ?",
+    )
+    .bind(user_id)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match stored {
+        // Released between our insert and read: treat as still running, the client retries.
+        None => Claim::InProgress,
+        Some((stored_hash, _, _)) if stored_hash != hash => Claim::Mismatch,
+        Some((_, Some(status), Some(body))) => Claim::Replay { status, body },
+        Some(_) => Claim::InProgress,
+    })
+}
+
+/// Stores the response of the request that ran.
+pub async fn complete(
+    pool: &MySqlPool,
+    user_id: u64,
+    key: &str,
+    status: u16,
+    body: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET response_status = ?, response_body = ? WHERE user_id = ? AND idempotency_key = ?",
+    )
+    .bind(status)
+    .bind(body)
+    .bind(user_id)
+    .bind(key)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Forgets a key whose request failed on our side, so the client may retry it.
+pub async fn release(pool: &MySqlPool, user_id: u64, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE user_id = ? AND idempotency_key = ? AND response_status IS NULL")
+        .bind(user_id)
+        .bind(key)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! Orders in MariaDB.
+
+use super::coupons::utc;
+use crate::outbox::OutboxWriter;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sqlx::MySqlPool;
+use stampede_core::coupon::Discount;
+use stampede_core::events::EventEnvelope;
+use stampede_core::order::{OrderCreated, OrderLine, OrderStatus, Pricing};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Order {
+    pub id: u64,
+    pub user_id: u64,
+    pub status: OrderStatus,
+    pub pricing: Pricing,
+    pub campaign_id: Option<u64>,
+    pub lines: Vec<OrderLine>,
+    pub coupon_ids: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Writes a PENDING order with its lines and coupons, and `order.created`
+/// to the outbox, in one transaction.
+pub async fn create_order(
+    pool: &MySqlPool,
+    outbox: &OutboxWriter,
+    user_id: u64,
+    lines: &[OrderLine],
+    pricing: Pricing,
+    coupon_ids: &[String],
+    campaign_id: Option<u64>,
+) -> Result<u64, sqlx::Error> {
+    let now = Utc::now().naive_utc();
+    let mut tx = pool.begin().await?;
+    let order_id = sqlx::query(
+        "INSERT INTO orders (user_id, status, subtotal, discount, total, campaign_id, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(user_id)
+    .bind(OrderStatus::Pending.as_str())
+    .bind(pricing.subtotal)
+    .bind(pricing.discount)
+    .bind(pricing.total)
+    .bind(campaign_id)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .last_insert_id();
+    for line in lines {
+        sqlx::query("INSERT INTO order_items (order_id, option_id, quantity, unit_price) VALUES (?, ?, ?, ?)")
+            .bind(order_id)
+            .bind(line.option_id)
+            .bind(line.quantity)
+            .bind(line.unit_price)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for coupon in coupon_ids {
+        sqlx::query("INSERT INTO order_coupons (order_id, user_coupon_id) VALUES (?, ?)")
+            .bind(order_id)
+            .bind(coupon)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let event = OrderCreated {
+        order_id,
+        user_id,
+        lines: lines.to_vec(),
+        pricing,
+        coupon_ids: coupon_ids.to_vec(),
+    };
+    outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
+    outbox.commit(tx).await?;
+    Ok(order_id)
+}
+
+pub async fn find_order(pool: &MySqlPool, id: u64) -> Result<Option<Order>, sqlx::Error> {
+    type Row = (u64, u64, String, u64, u64, u64, Option<u64>, NaiveDateTime);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, user_id, status, subtotal, discount, total, campaign_id, created_at FROM orders WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    let Some((id, user_id, status, subtotal, discount, total, campaign_id, created_at)) = row
+    else {
+        return Ok(None);
+    };
+    let lines: Vec<(u64, u32, u64)> =
+        sqlx::query_as("SELECT option_id, quantity, unit_price FROM order_items WHERE order_id = ? ORDER BY option_id")
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+    let coupon_ids: Vec<String> =
+        sqlx::query_scalar("SELECT user_coupon_id FROM order_coupons WHERE order_id = ?")
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+    let status = OrderStatus::parse(&status)
+        .ok_or_else(|| sqlx::Error::Decode(format!("orders.status of {id} is invalid").into()))?;
+    Ok(Some(Order {
+        id,
+        user_id,
+        status,
+        pricing: Pricing {
+            subtotal,
+            discount,
+            total,
+        },
+        campaign_id,
+        lines: lines
+            .into_iter()
+            .map(|(option_id, quantity, unit_price)| OrderLine {
+                option_id,
+                quantity,
+                unit_price,
+            })
+            .collect(),
+        coupon_ids,
+        created_at: utc(created_at),
+    }))
+}
+
+/// The discounts of `coupon_ids` if every one is `user_id`'s, ISSUED and unexpired.
+pub async fn usable_coupons(
+    pool: &MySqlPool,
+    user_id: u64,
+    coupon_ids: &[String],
+) -> Result<Option<Vec<Discount>>, sqlx::Error> {
+    let mut discounts = Vec::with_capacity(coupon_ids.len());
+    for id in coupon_ids {
+        let row: Option<(String, u64, Option<u64>)> = sqlx::query_as(
+            "SELECT p.discount_kind, p.discount_value, p.discount_cap FROM user_coupons c \
+             JOIN coupon_policies p ON p.id = c.policy_id \
+             WHERE c.id = ? AND c.user_id = ? AND c.status = 'ISSUED' AND c.expires_at > UTC_TIMESTAMP(3)",
+        )
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
+        match row {
+            Some((kind, value, _)) if kind == "FIXED" => {
+                discounts.push(Discount::Fixed { amount: value })
+            }
+            Some((_, value, Some(cap))) => discounts.push(Discount::Percent {
+                percent: value as u8,
+                cap,
+            }),
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(discounts))
+}

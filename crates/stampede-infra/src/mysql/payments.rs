@@ -1,0 +1,534 @@
+//! Payments in MariaDB: seed 002's PaymentFacade (points, one transaction)
+//! and the card flow's settlement (callback and reconciliation).
+//!
+//! Stock is always taken with `UPDATE … SET stock = stock − ? WHERE stock >= ?`,
+//! options locked in ascending id order so concurrent payments cannot
+//! deadlock; balances with `WHERE balance >= ?`; coupons ISSUED → USED only
+//! for their owner; status changes only from the state they were read in.
+
+use super::orders::{find_order, Order};
+use crate::outbox::OutboxWriter;
+use chrono::Utc;
+use sqlx::{MySqlConnection, MySqlPool};
+use stampede_core::events::EventEnvelope;
+use stampede_core::order::{OrderLine, OrderStatus};
+use stampede_core::payment::{
+    PaidLine, PaymentFailed, PaymentMethod, PaymentStatus, PaymentSucceeded,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    #[error("no order {0}")]
+    OrderNotFound(u64),
+    #[error("order {order_id} is {status:?}; only PENDING orders can be paid")]
+    NotPayable { order_id: u64, status: OrderStatus },
+    #[error("order {0} already has a card payment in progress")]
+    InProgress(u64),
+    #[error("option {0} is out of stock")]
+    OutOfStock(u64),
+    #[error("the points balance is lower than the order total")]
+    InsufficientPoints,
+    #[error("a coupon of the order is no longer usable")]
+    CouponNotUsable,
+    #[error("no payment for transaction {0}")]
+    PaymentNotFound(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl PaymentError {
+    /// The stable code clients and `payment.failed` consumers see.
+    pub fn code(&self) -> String {
+        match self {
+            Self::OrderNotFound(_) => "ORDER_NOT_FOUND".into(),
+            Self::NotPayable { .. } => "ORDER_NOT_PAYABLE".into(),
+            Self::InProgress(_) => "PAYMENT_IN_PROGRESS".into(),
+            Self::OutOfStock(option) => format!("OUT_OF_STOCK:{option}"),
+            Self::InsufficientPoints => "INSUFFICIENT_POINTS".into(),
+            Self::CouponNotUsable => "COUPON_NOT_USABLE".into(),
+            Self::PaymentNotFound(_) => "PAYMENT_NOT_FOUND".into(),
+            Self::Database(_) => "DATABASE".into(),
+        }
+    }
+
+    /// Whether the attempt failed for a business reason worth a `payment.failed` event.
+    fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::OutOfStock(_) | Self::InsufficientPoints | Self::CouponNotUsable
+        )
+    }
+}
+
+/// A successful payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Paid {
+    pub payment_id: u64,
+    pub order_id: u64,
+    pub amount: u64,
+}
+
+fn paid_lines(lines: &[OrderLine]) -> Vec<PaidLine> {
+    lines
+        .iter()
+        .map(|l| PaidLine {
+            option_id: l.option_id,
+            quantity: l.quantity,
+        })
+        .collect()
+}
+
+fn is_deadlock(error: &PaymentError) -> bool {
+    matches!(error, PaymentError::Database(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40001"))
+}
+
+/// Locks the order row and checks it is `user_id`'s and PENDING.
+async fn lock_pending_order(
+    conn: &mut MySqlConnection,
+    order_id: u64,
+    user_id: u64,
+) -> Result<(), PaymentError> {
+    let row: Option<(u64, String)> =
+        sqlx::query_as("SELECT user_id, status FROM orders WHERE id = ? FOR UPDATE")
+            .bind(order_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (_, status) = row
+        .filter(|(owner, _)| *owner == user_id)
+        .ok_or(PaymentError::OrderNotFound(order_id))?;
+    let status = OrderStatus::parse(&status).unwrap_or(OrderStatus::Failed);
+    if status != OrderStatus::Pending {
+        return Err(PaymentError::NotPayable { order_id, status });
+    }
+    Ok(())
+}
+
+/// Takes each line's quantity, options in ascending id order.
+async fn take_stock(conn: &mut MySqlConnection, lines: &[OrderLine]) -> Result<(), PaymentError> {
+    let mut sorted: Vec<&OrderLine> = lines.iter().collect();
+    sorted.sort_by_key(|l| l.option_id);
+    for line in sorted {
+        let taken =
+            sqlx::query("UPDATE product_options SET stock = stock - ? WHERE id = ? AND stock >= ?")
+                .bind(line.quantity)
+                .bind(line.option_id)
+                .bind(line.quantity)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+        if taken != 1 {
+            return Err(PaymentError::OutOfStock(line.option_id));
+        }
+    }
+    Ok(())
+}
+
+/// ISSUED → USED for the order's coupons, only the owner's, only unexpired ones.
+async fn use_coupons(conn: &mut MySqlConnection, order: &Order) -> Result<(), PaymentError> {
+    for coupon in &order.coupon_ids {
+        let used = sqlx::query(
+            "UPDATE user_coupons SET status = 'USED', used_at = UTC_TIMESTAMP(3) \
+             WHERE id = ? AND user_id = ? AND status = 'ISSUED' AND expires_at > UTC_TIMESTAMP(3)",
+        )
+        .bind(coupon)
+        .bind(order.user_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if used != 1 {
+            return Err(PaymentError::CouponNotUsable);
+        }
+    }
+    Ok(())
+}
+
+async fn set_order_status(
+    conn: &mut MySqlConnection,
+    order_id: u64,
+    to: OrderStatus,
+) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query("UPDATE orders SET status = ?, updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND status = 'PENDING'")
+        .bind(to.as_str())
+        .bind(order_id)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(moved == 1)
+}
+
+async fn insert_payment(
+    conn: &mut MySqlConnection,
+    order: &Order,
+    method: PaymentMethod,
+    status: PaymentStatus,
+    failure: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    let now = Utc::now().naive_utc();
+    Ok(sqlx::query(
+        "INSERT INTO payments (order_id, user_id, method, amount, status, failure_reason, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(order.id)
+    .bind(order.user_id)
+    .bind(method.as_str())
+    .bind(order.pricing.total)
+    .bind(status.as_str())
+    .bind(failure)
+    .bind(now)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .last_insert_id())
+}
+
+/// Seed 002's PaymentFacade: stock, balance, coupons, order PAID, payment
+/// and `payment.success`, all in one transaction. A refusal rolls all of it
+/// back and is recorded as a FAILED payment with `payment.failed`.
+pub async fn pay_with_points(
+    pool: &MySqlPool,
+    outbox: &OutboxWriter,
+    order_id: u64,
+    user_id: u64,
+) -> Result<Paid, PaymentError> {
+    let order = find_order(pool, order_id)
+        .await?
+        .filter(|o| o.user_id == user_id)
+        .ok_or(PaymentError::OrderNotFound(order_id))?;
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        match try_pay_with_points(pool, outbox, &order).await {
+            Err(error) if is_deadlock(&error) && attempt < 3 => continue,
+            other => break other,
+        }
+    };
+    if let Err(refusal) = result.as_ref().map(|_| ()) {
+        if refusal.is_refusal() {
+            record_refusal(pool, outbox, &order, PaymentMethod::Points, &refusal.code()).await?;
+        }
+    }
+    result
+}
+
+async fn try_pay_with_points(
+    pool: &MySqlPool,
+    outbox: &OutboxWriter,
+    order: &Order,
+) -> Result<Paid, PaymentError> {
+    let mut tx = pool.begin().await?;
+    lock_pending_order(&mut tx, order.id, order.user_id).await?;
+    take_stock(&mut tx, &order.lines).await?;
+    if order.pricing.total > 0 {
+        let taken = sqlx::query(
+            "UPDATE user_points SET balance = balance - ? WHERE user_id = ? AND balance >= ?",
+        )
+        .bind(order.pricing.total)
+        .bind(order.user_id)
+        .bind(order.pricing.total)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if taken != 1 {
+            return Err(PaymentError::InsufficientPoints);
+        }
+    }
+    use_coupons(&mut tx, order).await?;
+    set_order_status(
+        &mut tx,
+        order.id,
+        OrderStatus::Pending.pay().expect("PENDING can be paid"),
+    )
+    .await?;
+    let payment_id = insert_payment(
+        &mut tx,
+        order,
+        PaymentMethod::Points,
+        PaymentStatus::Success,
+        None,
+    )
+    .await?;
+    let event = PaymentSucceeded {
+        payment_id,
+        order_id: order.id,
+        user_id: order.user_id,
+        amount: order.pricing.total,
+        method: PaymentMethod::Points,
+        lines: paid_lines(&order.lines),
+    };
+    outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
+    outbox.commit(tx).await?;
+    Ok(Paid {
+        payment_id,
+        order_id: order.id,
+        amount: order.pricing.total,
+    })
+}
+
+/// A refused attempt: a FAILED payment row and `payment.failed`; the order stays PENDING.
+async fn record_refusal(
+    pool: &MySqlPool,
+    outbox: &OutboxWriter,
+    order: &Order,
+    method: PaymentMethod,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let payment_id =
+        insert_payment(&mut tx, order, method, PaymentStatus::Failed, Some(reason)).await?;
+    let event = PaymentFailed {
+        payment_id: Some(payment_id),
+        order_id: order.id,
+        user_id: order.user_id,
+        amount: order.pricing.total,
+        method,
+        reason: reason.to_owned(),
+        refund_required: false,
+    };
+    outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
+    outbox.commit(tx).await
+}
+
+/// Card, step 1: a PENDING payment row, before the PG is asked.
+pub async fn begin_card_payment(
+    pool: &MySqlPool,
+    order_id: u64,
+    user_id: u64,
+) -> Result<(u64, Order), PaymentError> {
+    let order = find_order(pool, order_id)
+        .await?
+        .filter(|o| o.user_id == user_id)
+        .ok_or(PaymentError::OrderNotFound(order_id))?;
+    let mut tx = pool.begin().await?;
+    lock_pending_order(&mut tx, order_id, user_id).await?;
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM payments WHERE order_id = ? AND status = 'PENDING'",
+    )
+    .bind(order_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if pending > 0 {
+        return Err(PaymentError::InProgress(order_id));
+    }
+    let payment_id = insert_payment(
+        &mut tx,
+        &order,
+        PaymentMethod::Card,
+        PaymentStatus::Pending,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((payment_id, order))
+}
+
+/// Card, step 2: the PG accepted the request.
+pub async fn attach_transaction_key(
+    pool: &MySqlPool,
+    payment_id: u64,
+    key: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payments SET transaction_key = ?, updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND status = 'PENDING'")
+        .bind(key)
+        .bind(payment_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// What the PG decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgVerdict {
+    Success,
+    Failed(String),
+}
+
+/// What settling a card payment did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum Settlement {
+    /// Stock taken, payment SUCCESS, order COMPLETED, `payment.success` written.
+    Completed,
+    /// Paid at the PG but not fulfillable (out of stock, order no longer
+    /// pending): payment and order FAILED, refund required.
+    RefundRequired(String),
+    /// The PG declined (or the request never reached it): FAILED.
+    Failed(String),
+    /// Already settled before: nothing changed (duplicate or late callback).
+    AlreadySettled,
+}
+
+/// Which payment to settle.
+#[derive(Debug, Clone)]
+pub enum PaymentRef<'a> {
+    Id(u64),
+    TransactionKey(&'a str),
+}
+
+/// Settles a PENDING card payment with the PG's verdict, in one transaction.
+/// Terminal payments never move: a second verdict changes nothing.
+pub async fn settle_card_payment(
+    pool: &MySqlPool,
+    outbox: &OutboxWriter,
+    payment: PaymentRef<'_>,
+    verdict: PgVerdict,
+) -> Result<Settlement, PaymentError> {
+    let mut tx = pool.begin().await?;
+    let (column, value) = match &payment {
+        PaymentRef::Id(id) => ("id", id.to_string()),
+        PaymentRef::TransactionKey(key) => ("transaction_key", (*key).to_owned()),
+    };
+    let row: Option<(u64, u64, String)> = sqlx::query_as(&format!(
+        "SELECT id, order_id, status FROM payments WHERE {column} = ? FOR UPDATE"
+    ))
+    .bind(&value)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (payment_id, order_id, status) =
+        row.ok_or_else(|| PaymentError::PaymentNotFound(value.clone()))?;
+    if PaymentStatus::parse(&status) != Some(PaymentStatus::Pending) {
+        return Ok(Settlement::AlreadySettled);
+    }
+    let order = find_order(pool, order_id)
+        .await?
+        .ok_or(PaymentError::OrderNotFound(order_id))?;
+    let order_locked: Option<String> =
+        sqlx::query_scalar("SELECT status FROM orders WHERE id = ? FOR UPDATE")
+            .bind(order_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let order_pending = order_locked.as_deref() == Some(OrderStatus::Pending.as_str());
+
+    let settlement = match verdict {
+        PgVerdict::Failed(reason) => Settlement::Failed(reason),
+        PgVerdict::Success if !order_pending => {
+            Settlement::RefundRequired("ORDER_NOT_PENDING".into())
+        }
+        PgVerdict::Success => {
+            let mut fulfil = sqlx::Connection::begin(&mut *tx).await?;
+            let taken = match take_stock(&mut fulfil, &order.lines).await {
+                Ok(()) => use_coupons(&mut fulfil, &order).await,
+                Err(error) => Err(error),
+            };
+            match taken {
+                Ok(()) => {
+                    fulfil.commit().await?;
+                    Settlement::Completed
+                }
+                Err(PaymentError::Database(error)) => return Err(error.into()),
+                Err(refusal) => {
+                    fulfil.rollback().await?;
+                    Settlement::RefundRequired(refusal.code())
+                }
+            }
+        }
+    };
+    let method = PaymentMethod::Card;
+    match &settlement {
+        Settlement::Completed => {
+            set_payment(&mut tx, payment_id, PaymentStatus::Success, None, false).await?;
+            set_order_status(
+                &mut tx,
+                order_id,
+                OrderStatus::Pending.complete().expect("PENDING completes"),
+            )
+            .await?;
+            let event = PaymentSucceeded {
+                payment_id,
+                order_id,
+                user_id: order.user_id,
+                amount: order.pricing.total,
+                method,
+                lines: paid_lines(&order.lines),
+            };
+            outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
+        }
+        Settlement::RefundRequired(reason) | Settlement::Failed(reason) => {
+            let refund = matches!(settlement, Settlement::RefundRequired(_));
+            set_payment(
+                &mut tx,
+                payment_id,
+                PaymentStatus::Failed,
+                Some(reason),
+                refund,
+            )
+            .await?;
+            if order_pending {
+                set_order_status(
+                    &mut tx,
+                    order_id,
+                    OrderStatus::Pending.fail().expect("PENDING fails"),
+                )
+                .await?;
+            }
+            let event = PaymentFailed {
+                payment_id: Some(payment_id),
+                order_id,
+                user_id: order.user_id,
+                amount: order.pricing.total,
+                method,
+                reason: reason.clone(),
+                refund_required: refund,
+            };
+            outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
+        }
+        Settlement::AlreadySettled => unreachable!("returned above"),
+    }
+    outbox.commit(tx).await?;
+    Ok(settlement)
+}
+
+async fn set_payment(
+    conn: &mut MySqlConnection,
+    payment_id: u64,
+    to: PaymentStatus,
+    failure: Option<&str>,
+    refund_required: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET status = ?, failure_reason = ?, refund_required = ?, updated_at = UTC_TIMESTAMP(3) \
+         WHERE id = ? AND status = 'PENDING'",
+    )
+    .bind(to.as_str())
+    .bind(failure)
+    .bind(refund_required)
+    .bind(payment_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A payment as reconciliation and the API see it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct PaymentRecord {
+    pub id: u64,
+    pub order_id: u64,
+    pub method: String,
+    pub amount: u64,
+    pub status: String,
+    pub transaction_key: Option<String>,
+    pub failure_reason: Option<String>,
+    pub refund_required: bool,
+}
+
+pub async fn payments_of_order(
+    pool: &MySqlPool,
+    order_id: u64,
+) -> Result<Vec<PaymentRecord>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, order_id, method, amount, status, transaction_key, failure_reason, refund_required \
+         FROM payments WHERE order_id = ? ORDER BY id",
+    )
+    .bind(order_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Fails an order that has no pending payment (reconciliation's first rule).
+pub async fn fail_unpaid_order(pool: &MySqlPool, order_id: u64) -> Result<bool, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    set_order_status(
+        &mut conn,
+        order_id,
+        OrderStatus::Pending.fail().expect("PENDING fails"),
+    )
+    .await
+}
