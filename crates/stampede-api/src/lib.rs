@@ -8,16 +8,20 @@
 
 pub mod auth;
 pub mod error;
+pub mod idempotency;
 pub mod limits;
 pub mod openapi;
+mod payments_settings;
 pub mod routes;
 mod settings;
 mod state;
 pub mod telemetry;
+pub mod verification;
 
 pub use limits::RateLimitSettings;
+pub use payments_settings::PaymentSettings;
 pub use settings::{AuthSettings, HttpSettings};
-pub use state::AppState;
+pub use state::{AppState, StateParts};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;

@@ -3,11 +3,13 @@
 use crate::auth::JwtKeys;
 use crate::error::ApiError;
 use crate::limits::IssueLimits;
-use crate::HttpSettings;
+use crate::{HttpSettings, PaymentSettings};
 use metrics_exporter_prometheus::PrometheusHandle;
 use stampede_infra::mysql::coupons::CouponPolicy;
+use stampede_infra::pg::PgClient;
 use stampede_infra::Infra;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,25 +21,41 @@ pub struct AppState {
     /// Coupon policies by id (None: no such policy), for a second: the issue
     /// endpoint must not read MariaDB on every request of a burst.
     pub policies: moka::future::Cache<u64, Option<Arc<CouponPolicy>>>,
+    pub payments: Arc<PaymentSettings>,
+    pub pg: PgClient,
+    /// (user, campaign) pairs with no entry anywhere, for a few seconds.
+    pub unknown_entries: moka::future::Cache<(u64, u64), ()>,
+}
+
+/// Everything [`AppState::new`] needs.
+pub struct StateParts {
+    pub infra: Infra,
+    pub jwt: JwtKeys,
+    pub metrics: PrometheusHandle,
+    pub http: HttpSettings,
+    pub limits: IssueLimits,
+    pub payments: PaymentSettings,
+    pub pg: PgClient,
 }
 
 impl AppState {
-    pub fn new(
-        infra: Infra,
-        jwt: JwtKeys,
-        metrics: PrometheusHandle,
-        http: HttpSettings,
-        limits: IssueLimits,
-    ) -> Self {
+    pub fn new(parts: StateParts) -> Self {
+        let negative_ttl = Duration::from_secs(parts.payments.negative_cache_secs);
         Self {
-            infra,
-            jwt: Arc::new(jwt),
-            metrics,
-            http: Arc::new(http),
-            limits: Arc::new(limits),
+            infra: parts.infra,
+            jwt: Arc::new(parts.jwt),
+            metrics: parts.metrics,
+            http: Arc::new(parts.http),
+            limits: Arc::new(parts.limits),
             policies: moka::future::Cache::builder()
                 .max_capacity(10_000)
-                .time_to_live(std::time::Duration::from_secs(1))
+                .time_to_live(Duration::from_secs(1))
+                .build(),
+            payments: Arc::new(parts.payments),
+            pg: parts.pg,
+            unknown_entries: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(negative_ttl)
                 .build(),
         }
     }

@@ -3,10 +3,11 @@
 //! settings and validated before anything starts.
 
 use serde::Deserialize;
-use stampede_api::{AuthSettings, HttpSettings, RateLimitSettings};
+use stampede_api::{AuthSettings, HttpSettings, PaymentSettings, RateLimitSettings};
 use stampede_infra::kafka::KafkaSettings;
 use stampede_infra::mysql::DatabaseSettings;
 use stampede_infra::outbox::OutboxSettings;
+use stampede_infra::pg::PgSettings;
 use stampede_infra::redis::RedisSettings;
 use stampede_infra::{FcfsSettings, InfraSettings};
 use std::path::Path;
@@ -25,19 +26,33 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub fcfs: FcfsSettings,
     pub rate_limit: RateLimitSettings,
+    pub payments: PaymentSettings,
+    pub pg: PgSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogSettings {
     pub level: String,
-    pub format: LogFormat,
+    /// `text` or `json` (a string, so a bad value is reported with its key).
+    pub format: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl LogSettings {
+    pub fn format(&self) -> Result<LogFormat, String> {
+        match self.format.as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "log.format must be `text` or `json`, not `{other}`"
+            )),
+        }
+    }
 }
 
 /// A configuration problem, phrased as one line that names the key.
@@ -77,7 +92,10 @@ impl Settings {
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        self.log.format()?;
         self.http.validate()?;
+        self.payments.validate()?;
+        self.pg.validate()?;
         self.auth.validate()?;
         self.infra().validate()
     }

@@ -4,9 +4,10 @@ use crate::configuration::Settings;
 use anyhow::Context;
 use stampede_api::auth::JwtKeys;
 use stampede_api::limits::IssueLimits;
-use stampede_api::AppState;
+use stampede_api::{AppState, StateParts};
 use stampede_infra::kafka::consumer::{run_consumer, ConsumerSpec};
 use stampede_infra::kafka::ensure_topics;
+use stampede_infra::pg::PgClient;
 use stampede_infra::Infra;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -72,13 +73,15 @@ impl Application {
             }));
         }
 
-        let state = AppState::new(
-            infra.clone(),
-            JwtKeys::new(&settings.auth),
-            stampede_api::telemetry::prometheus(),
-            settings.http.clone(),
-            IssueLimits::new(&settings.rate_limit),
-        );
+        let state = AppState::new(StateParts {
+            infra: infra.clone(),
+            jwt: JwtKeys::new(&settings.auth),
+            metrics: stampede_api::telemetry::prometheus(),
+            http: settings.http.clone(),
+            limits: IssueLimits::new(&settings.rate_limit),
+            payments: settings.payments.clone(),
+            pg: PgClient::new(settings.pg.clone()),
+        });
         let address = (settings.http.host.as_str(), settings.http.port);
         let listener = TcpListener::bind(address)
             .await

@@ -3,11 +3,14 @@
 //! out of `/openapi.json`).
 
 mod campaigns;
+mod catalog;
 mod coupons;
 mod fcfs;
 mod health;
 mod me;
 mod ops;
+mod orders;
+mod payments;
 
 use crate::openapi::ApiDoc;
 use crate::AppState;
@@ -48,4 +51,12 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(campaigns::open_campaign))
         .routes(routes!(campaigns::close_campaign))
         .routes(routes!(campaigns::enter))
+        .routes(routes!(catalog::create_product))
+        .routes(routes!(catalog::set_stock))
+        .routes(routes!(catalog::charge_points))
+        .routes(routes!(catalog::points))
+        .routes(routes!(orders::create_order))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(payments::pay))
+        .routes(routes!(payments::callback))
 }

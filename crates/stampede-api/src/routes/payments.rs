@@ -1,0 +1,215 @@
+//! Paying an order: points (one transaction) or card (through the PG), and
+//! the PG's signed callbacks.
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiPath, ErrorBody};
+use crate::idempotency::{once, parse_json};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use bytes::Bytes;
+use serde::Deserialize;
+use stampede_infra::mysql::payments::{self, PaymentError, PaymentRef, PgVerdict, Settlement};
+use stampede_infra::pg::signature;
+use stampede_infra::pg::PgError;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "method", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PayBody {
+    Points,
+    Card { card_type: String, card_no: String },
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(error: PaymentError) -> Self {
+        let code = error.code();
+        match error {
+            PaymentError::OrderNotFound(_) | PaymentError::PaymentNotFound(_) => {
+                ApiError::not_found("ORDER_NOT_FOUND", error.to_string())
+            }
+            PaymentError::OutOfStock(_) => {
+                ApiError::conflict("OUT_OF_STOCK", format!("{error} ({code})"))
+            }
+            PaymentError::InsufficientPoints => {
+                ApiError::conflict("INSUFFICIENT_POINTS", error.to_string())
+            }
+            PaymentError::CouponNotUsable => {
+                ApiError::conflict("COUPON_NOT_USABLE", error.to_string())
+            }
+            PaymentError::NotPayable { .. } => {
+                ApiError::conflict("ORDER_NOT_PAYABLE", error.to_string())
+            }
+            PaymentError::InProgress(_) => {
+                ApiError::conflict("PAYMENT_IN_PROGRESS", error.to_string())
+            }
+            PaymentError::Database(db) => ApiError::database(&db),
+        }
+    }
+}
+
+/// Pays an order. POINTS: 201 paid at once. CARD: 202 pending until the PG
+/// calls back. Honours `Idempotency-Key`.
+#[utoipa::path(post, path = "/orders/{id}/payments", tag = "payments", security(("bearer" = [])),
+    params(("id" = u64, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = PayBody,
+    responses((status = 201, body = Object), (status = 202, body = Object), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub async fn pay(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(order_id): ApiPath<u64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = format!("POST /orders/{order_id}/payments");
+    once(&state, user.user_id, &headers, &[path.as_bytes(), &body], || async {
+        match parse_json::<PayBody>(&body)? {
+            PayBody::Points => {
+                let paid = payments::pay_with_points(&state.infra.pool, &state.infra.outbox, order_id, user.user_id).await?;
+                metrics::counter!("stampede_payments_total", "method" => "points", "outcome" => "success").increment(1);
+                let body = serde_json::json!({"payment_id": paid.payment_id, "order_id": order_id, "amount": paid.amount, "status": "SUCCESS"});
+                Ok((StatusCode::CREATED, body))
+            }
+            PayBody::Card { card_type, card_no } => pay_by_card(&state, user.user_id, order_id, &card_type, &card_no).await,
+        }
+    })
+    .await
+}
+
+async fn pay_by_card(
+    state: &AppState,
+    user_id: u64,
+    order_id: u64,
+    card_type: &str,
+    card_no: &str,
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    let digits = card_no.chars().filter(|c| *c != '-').collect::<String>();
+    if !(12..=19).contains(&digits.len())
+        || !digits.chars().all(|c| c.is_ascii_digit())
+        || card_type.trim().is_empty()
+    {
+        return Err(ApiError::unprocessable(
+            "INVALID_CARD",
+            "card_no must be 12-19 digits and card_type non-empty",
+        ));
+    }
+    let (payment_id, order) =
+        payments::begin_card_payment(&state.infra.pool, order_id, user_id).await?;
+    let requested = state
+        .pg
+        .request_payment(
+            order_id,
+            order.pricing.total,
+            card_type,
+            card_no,
+            &format!("stampede-payment-{payment_id}"),
+        )
+        .await;
+    match requested {
+        Ok(key) => {
+            payments::attach_transaction_key(&state.infra.pool, payment_id, &key).await?;
+            metrics::counter!("stampede_payments_total", "method" => "card", "outcome" => "requested").increment(1);
+            let body = serde_json::json!({"payment_id": payment_id, "order_id": order_id, "transaction_key": key, "status": "PENDING"});
+            Ok((StatusCode::ACCEPTED, body))
+        }
+        Err(error) => {
+            // Recorded as FAILED with the reason; the order does not dangle.
+            let reason = format!("PG_UNAVAILABLE: {error}");
+            payments::settle_card_payment(
+                &state.infra.pool,
+                &state.infra.outbox,
+                PaymentRef::Id(payment_id),
+                PgVerdict::Failed(reason),
+            )
+            .await?;
+            metrics::counter!("stampede_payments_total", "method" => "card", "outcome" => "pg_unavailable").increment(1);
+            let code = if matches!(error, PgError::CircuitOpen) {
+                "PG_CIRCUIT_OPEN"
+            } else {
+                "PG_UNAVAILABLE"
+            };
+            Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                code,
+                format!("the payment gateway failed: {error}; the payment is FAILED"),
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Callback {
+    transaction_key: String,
+    status: String,
+    reason: Option<String>,
+}
+
+/// The PG's verdict on a card payment, signed (`X-PG-Timestamp`, `X-PG-Signature`).
+/// Idempotent: a duplicate or late callback after a terminal state changes nothing.
+#[utoipa::path(post, path = "/pg/callbacks", tag = "payments",
+    request_body = Callback,
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let settings = state.pg.settings();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let unauthorized = |m: &str| ApiError::unauthorized("INVALID_SIGNATURE", m.to_owned());
+    let timestamp: i64 = header(signature::TIMESTAMP_HEADER)
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| unauthorized("missing or malformed X-PG-Timestamp"))?;
+    if (chrono::Utc::now().timestamp() - timestamp).abs() > settings.callback_window_secs {
+        return Err(ApiError::unauthorized(
+            "STALE_CALLBACK",
+            "the callback timestamp is outside the accepted window",
+        ));
+    }
+    let signed = header(signature::SIGNATURE_HEADER)
+        .ok_or_else(|| unauthorized("missing X-PG-Signature"))?;
+    if !signature::verify(&settings.callback_secret, timestamp, &body, &signed) {
+        metrics::counter!("stampede_pg_callbacks_total", "outcome" => "bad_signature").increment(1);
+        return Err(unauthorized("the signature does not match"));
+    }
+    let callback: Callback = parse_json(&body)?;
+    let verdict = match callback.status.as_str() {
+        "SUCCESS" => PgVerdict::Success,
+        "FAILED" => PgVerdict::Failed(format!(
+            "PG_DECLINED: {}",
+            callback.reason.unwrap_or_default()
+        )),
+        other => {
+            return Err(ApiError::unprocessable(
+                "INVALID_BODY",
+                format!("unknown status {other}"),
+            ))
+        }
+    };
+    let settlement = payments::settle_card_payment(
+        &state.infra.pool,
+        &state.infra.outbox,
+        PaymentRef::TransactionKey(&callback.transaction_key),
+        verdict,
+    )
+    .await?;
+    let outcome = match &settlement {
+        Settlement::Completed => "completed",
+        Settlement::RefundRequired(_) => "refund_required",
+        Settlement::Failed(_) => "failed",
+        Settlement::AlreadySettled => "already_settled",
+    };
+    metrics::counter!("stampede_pg_callbacks_total", "outcome" => outcome).increment(1);
+    Ok(Json(
+        serde_json::json!({"transaction_key": callback.transaction_key, "result": outcome}),
+    ))
+}
