@@ -7,4 +7,5 @@ mod chaos;
 mod fcfs;
 mod fcfs_failures;
 mod helpers;
+mod payments;
 mod resilience;
