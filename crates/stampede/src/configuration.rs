@@ -2,6 +2,7 @@
 //! `STAMPEDE__SECTION__KEY` environment variables, deserialised into typed
 //! settings and validated before anything starts.
 
+use crate::reconcile::ReconcileSettings;
 use serde::Deserialize;
 use stampede_api::{AuthSettings, HttpSettings, PaymentSettings, RateLimitSettings};
 use stampede_infra::kafka::KafkaSettings;
@@ -28,6 +29,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub payments: PaymentSettings,
     pub pg: PgSettings,
+    pub reconcile: ReconcileSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +98,7 @@ impl Settings {
         self.http.validate()?;
         self.payments.validate()?;
         self.pg.validate()?;
+        self.reconcile.validate()?;
         self.auth.validate()?;
         self.infra().validate()
     }

@@ -6,5 +6,6 @@ pub mod bench;
 pub mod commands;
 pub mod configuration;
 pub mod probe;
+pub mod reconcile;
 pub mod startup;
 pub mod tracing_setup;

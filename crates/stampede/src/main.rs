@@ -31,6 +31,8 @@ enum Command {
     /// Compare Redis, MariaDB and the event pipeline; repair Redis from the database.
     #[command(subcommand)]
     Audit(stampede::commands::audit::AuditCommand),
+    /// Settle orders stuck PENDING against the payment gateway.
+    Reconcile(stampede::commands::reconcile::ReconcileArgs),
     /// Benchmarks that print side-by-side measurements.
     #[command(subcommand)]
     Bench(stampede::bench::BenchCommand),
@@ -56,6 +58,7 @@ fn main() -> std::process::ExitCode {
                 stampede::commands::token::run(&settings, user, admin)
             }
             Command::Audit(audit) => stampede::commands::audit::run(settings, audit).await,
+            Command::Reconcile(args) => stampede::commands::reconcile::run(settings, args).await,
             Command::Bench(bench) => stampede::bench::run(settings, bench).await,
         }
     });

@@ -73,6 +73,16 @@ impl Application {
             }));
         }
 
+        let pg = PgClient::new(settings.pg.clone());
+        if settings.reconcile.enabled {
+            let reconciler = crate::reconcile::Reconciler::new(
+                infra.pool.clone(),
+                infra.outbox.clone(),
+                pg.clone(),
+                settings.reconcile.clone(),
+            );
+            workers.push(tokio::spawn(reconciler.run(stop_workers.clone())));
+        }
         let state = AppState::new(StateParts {
             infra: infra.clone(),
             jwt: JwtKeys::new(&settings.auth),
@@ -80,7 +90,7 @@ impl Application {
             http: settings.http.clone(),
             limits: IssueLimits::new(&settings.rate_limit),
             payments: settings.payments.clone(),
-            pg: PgClient::new(settings.pg.clone()),
+            pg,
         });
         let address = (settings.http.host.as_str(), settings.http.port);
         let listener = TcpListener::bind(address)

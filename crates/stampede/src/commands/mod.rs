@@ -3,5 +3,6 @@
 pub mod audit;
 pub mod demo;
 pub mod migrate;
+pub mod reconcile;
 pub mod serve;
 pub mod token;

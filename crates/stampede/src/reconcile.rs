@@ -1,0 +1,233 @@
+//! Seed 004's PaymentReconciliationScheduler: settle orders stuck PENDING.
+//!
+//! Every `interval_secs` (and on `stampede reconcile --once`), orders
+//! PENDING for longer than `stale_after_secs` are claimed with a lease
+//! (`SELECT … FOR UPDATE SKIP LOCKED`, then `reconcile_lease_until`), so two
+//! instances never work on the same order. Each claimed order, with at most
+//! `concurrency` at a time and each failure isolated:
+//!
+//! - no pending payment → order FAILED;
+//! - a pending payment without a PG transaction key (the request never
+//!   reached the PG) → payment and order FAILED;
+//! - the PG says SUCCESS → stock, payment SUCCESS, order COMPLETED
+//!   (out of stock → FAILED, refund flagged); FAILED → FAILED;
+//! - anything else (still pending, PG unreachable) → left for the next round.
+
+use futures::StreamExt;
+use serde::Deserialize;
+use sqlx::MySqlPool;
+use stampede_infra::mysql::payments::{self, PaymentRef, PgVerdict, Settlement};
+use stampede_infra::outbox::OutboxWriter;
+use stampede_infra::pg::{PgClient, PgStatus};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// `[reconcile]` settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReconcileSettings {
+    /// Run the scheduler inside `serve`.
+    pub enabled: bool,
+    pub interval_secs: u64,
+    /// Orders PENDING for longer than this are reconciled (seed 004: 10 min).
+    pub stale_after_secs: u64,
+    /// Orders reconciled at once (seed 004: 10–20).
+    pub concurrency: usize,
+    /// How long a claim keeps other instances away from an order.
+    pub lease_secs: u64,
+    /// Orders claimed per round.
+    pub batch_size: u32,
+}
+
+impl ReconcileSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.interval_secs == 0
+            || self.concurrency == 0
+            || self.lease_secs == 0
+            || self.batch_size == 0
+        {
+            return Err(
+                "reconcile.interval_secs, concurrency, lease_secs and batch_size must be positive"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What happened to one order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    FailedNoPayment,
+    FailedNoTransactionKey,
+    Completed,
+    RefundRequired,
+    FailedAtPg,
+    StillPending,
+    AlreadySettled,
+    Error,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::FailedNoPayment => "failed_no_payment",
+            Self::FailedNoTransactionKey => "failed_no_transaction_key",
+            Self::Completed => "completed",
+            Self::RefundRequired => "refund_required",
+            Self::FailedAtPg => "failed_at_pg",
+            Self::StillPending => "still_pending",
+            Self::AlreadySettled => "already_settled",
+            Self::Error => "error",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Reconciler {
+    pool: MySqlPool,
+    outbox: OutboxWriter,
+    pg: PgClient,
+    settings: ReconcileSettings,
+}
+
+impl Reconciler {
+    pub fn new(
+        pool: MySqlPool,
+        outbox: OutboxWriter,
+        pg: PgClient,
+        settings: ReconcileSettings,
+    ) -> Self {
+        Self {
+            pool,
+            outbox,
+            pg,
+            settings,
+        }
+    }
+
+    /// Claims up to `batch_size` stale PENDING orders for `lease_secs`.
+    pub async fn claim(&self) -> Result<Vec<u64>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<u64> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE status = 'PENDING' \
+             AND created_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
+             AND (reconcile_lease_until IS NULL OR reconcile_lease_until < UTC_TIMESTAMP(3)) \
+             ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED",
+        )
+        .bind(self.settings.stale_after_secs)
+        .bind(self.settings.batch_size)
+        .fetch_all(&mut *tx)
+        .await?;
+        for chunk in ids.chunks(500) {
+            let mut lease = sqlx::QueryBuilder::new(
+                "UPDATE orders SET reconcile_lease_until = UTC_TIMESTAMP(3) + INTERVAL ",
+            );
+            lease
+                .push_bind(self.settings.lease_secs)
+                .push(" SECOND WHERE id IN (");
+            let mut list = lease.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            lease.push(")");
+            lease.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Applies seed 004's rules to one claimed order.
+    pub async fn reconcile_order(&self, order_id: u64) -> Outcome {
+        let outcome = match self.try_reconcile(order_id).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::warn!(
+                    order_id,
+                    error = format!("{error:#}"),
+                    "reconciling an order failed; next round retries"
+                );
+                Outcome::Error
+            }
+        };
+        metrics::counter!("stampede_reconcile_outcomes_total", "outcome" => outcome.label())
+            .increment(1);
+        outcome
+    }
+
+    async fn try_reconcile(&self, order_id: u64) -> anyhow::Result<Outcome> {
+        let all = payments::payments_of_order(&self.pool, order_id).await?;
+        let Some(pending) = all.iter().find(|p| p.status == "PENDING") else {
+            payments::fail_unpaid_order(&self.pool, order_id).await?;
+            return Ok(Outcome::FailedNoPayment);
+        };
+        let Some(key) = pending.transaction_key.as_deref() else {
+            let verdict = PgVerdict::Failed("PG_REQUEST_FAILED: no transaction key".into());
+            self.settle(PaymentRef::Id(pending.id), verdict).await?;
+            return Ok(Outcome::FailedNoTransactionKey);
+        };
+        let verdict = match self.pg.payment_status(key).await? {
+            PgStatus::Success => PgVerdict::Success,
+            PgStatus::Failed(reason) => PgVerdict::Failed(format!("PG_DECLINED: {reason}")),
+            PgStatus::Pending => return Ok(Outcome::StillPending),
+        };
+        let failed_at_pg = matches!(verdict, PgVerdict::Failed(_));
+        Ok(
+            match self
+                .settle(PaymentRef::TransactionKey(key), verdict)
+                .await?
+            {
+                Settlement::Completed => Outcome::Completed,
+                Settlement::RefundRequired(_) => Outcome::RefundRequired,
+                Settlement::Failed(_) if failed_at_pg => Outcome::FailedAtPg,
+                Settlement::Failed(_) => Outcome::FailedNoTransactionKey,
+                Settlement::AlreadySettled => Outcome::AlreadySettled,
+            },
+        )
+    }
+
+    async fn settle(
+        &self,
+        payment: PaymentRef<'_>,
+        verdict: PgVerdict,
+    ) -> anyhow::Result<Settlement> {
+        Ok(payments::settle_card_payment(&self.pool, &self.outbox, payment, verdict).await?)
+    }
+
+    /// One round: claim, then reconcile with bounded concurrency.
+    /// `on_done` is called after each order (progress bars).
+    pub async fn run_once(
+        &self,
+        on_claimed: impl FnOnce(usize),
+        on_done: impl Fn(),
+    ) -> anyhow::Result<BTreeMap<Outcome, usize>> {
+        let ids = self.claim().await?;
+        on_claimed(ids.len());
+        let mut outcomes = BTreeMap::new();
+        let mut results = futures::stream::iter(ids.into_iter().map(|id| self.reconcile_order(id)))
+            .buffer_unordered(self.settings.concurrency);
+        while let Some(outcome) = results.next().await {
+            *outcomes.entry(outcome).or_default() += 1;
+            on_done();
+        }
+        Ok(outcomes)
+    }
+
+    /// The scheduler inside `serve`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let interval = Duration::from_secs(self.settings.interval_secs);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            match self.run_once(|_| {}, || {}).await {
+                Ok(outcomes) if !outcomes.is_empty() => {
+                    tracing::info!(?outcomes, "reconciliation round")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "reconciliation round failed"),
+            }
+        }
+    }
+}
