@@ -14,5 +14,10 @@ pub fn all(infra: &Infra) -> Vec<ConsumerSpec> {
         crate::coupon_persist::spec(infra),
         crate::campaign_entry_persist::spec(infra),
         crate::coupon_issue_queue::spec(infra),
+        crate::transaction_history::spec(infra),
+        crate::notifications::spec(infra),
     ]
+    .into_iter()
+    .chain(crate::data_platform::spec(infra))
+    .collect()
 }

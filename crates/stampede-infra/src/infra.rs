@@ -18,6 +18,7 @@ pub struct InfraSettings {
     pub kafka: KafkaSettings,
     pub outbox: OutboxSettings,
     pub fcfs: FcfsSettings,
+    pub notify: crate::notify::NotifySettings,
 }
 
 /// `[fcfs]` settings.

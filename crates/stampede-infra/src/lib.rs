@@ -4,11 +4,13 @@
 //! - [`redis`]: connection manager.
 //! - [`kafka`]: topic admin, the idempotent producer, the consumer runtime and dead letters.
 //! - [`outbox`]: the transactional outbox writer and its relay to Kafka.
+//! - [`notify`]: webhooks and e-mail for the after-payment consumers.
 //! - [`pg`]: the payment gateway client (timeouts, safe retries, circuit breaker) and callback signatures.
 //! - [`Infra`]: the handles above, built once and shared.
 
 pub mod kafka;
 pub mod mysql;
+pub mod notify;
 pub mod outbox;
 pub mod pg;
 pub mod redis;

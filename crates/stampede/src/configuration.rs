@@ -7,6 +7,7 @@ use serde::Deserialize;
 use stampede_api::{AuthSettings, HttpSettings, PaymentSettings, RateLimitSettings};
 use stampede_infra::kafka::KafkaSettings;
 use stampede_infra::mysql::DatabaseSettings;
+use stampede_infra::notify::NotifySettings;
 use stampede_infra::outbox::OutboxSettings;
 use stampede_infra::pg::PgSettings;
 use stampede_infra::redis::RedisSettings;
@@ -30,6 +31,7 @@ pub struct Settings {
     pub payments: PaymentSettings,
     pub pg: PgSettings,
     pub reconcile: ReconcileSettings,
+    pub notify: NotifySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +112,7 @@ impl Settings {
             kafka: self.kafka.clone(),
             outbox: self.outbox.clone(),
             fcfs: self.fcfs.clone(),
+            notify: self.notify.clone(),
         }
     }
 }

@@ -1,0 +1,52 @@
+//! Seed 002's TransactionHistoryConsumer: every successful payment becomes a
+//! `transaction_history` row, once (processed_events + primary key).
+
+use async_trait::async_trait;
+use stampede_core::events::topics;
+use stampede_core::payment::PaymentSucceeded;
+use stampede_infra::kafka::consumer::{ConsumedEvent, ConsumerSpec, EventHandler, HandlerError};
+use stampede_infra::mysql::ProcessedEvents;
+use stampede_infra::Infra;
+
+pub const NAME: &str = "transaction-history";
+
+pub fn spec(infra: &Infra) -> ConsumerSpec {
+    let handler = TransactionHistory {
+        pool: infra.pool.clone(),
+    };
+    ConsumerSpec::per_record(
+        NAME,
+        "transaction-history-group",
+        &[topics::PAYMENT_SUCCESS],
+        handler,
+    )
+}
+
+struct TransactionHistory {
+    pool: sqlx::MySqlPool,
+}
+
+#[async_trait]
+impl EventHandler for TransactionHistory {
+    async fn handle(&self, event: &ConsumedEvent) -> Result<(), HandlerError> {
+        let paid: PaymentSucceeded = event.payload()?;
+        let Some(mut tx) =
+            ProcessedEvents::begin(&self.pool, NAME, event.envelope.event_id).await?
+        else {
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT IGNORE INTO transaction_history (payment_id, order_id, user_id, amount, method, recorded_at) \
+             VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(3))",
+        )
+        .bind(paid.payment_id)
+        .bind(paid.order_id)
+        .bind(paid.user_id)
+        .bind(paid.amount)
+        .bind(paid.method.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
