@@ -2,6 +2,7 @@
 //! MariaDB, Redis and a Kafka-protocol broker, with its own database,
 //! topic prefix, group prefix and Redis key prefix.
 
+mod after_payment;
 mod backbone;
 mod chaos;
 mod fcfs;
@@ -9,3 +10,4 @@ mod fcfs_failures;
 mod helpers;
 mod payments;
 mod resilience;
+mod sink;
