@@ -33,6 +33,8 @@ enum Command {
     Audit(stampede::commands::audit::AuditCommand),
     /// Settle orders stuck PENDING against the payment gateway.
     Reconcile(stampede::commands::reconcile::ReconcileArgs),
+    /// Run a payment-gateway simulator.
+    PgSim(stampede::commands::pg_sim::PgSimConfig),
     /// Benchmarks that print side-by-side measurements.
     #[command(subcommand)]
     Bench(stampede::bench::BenchCommand),
@@ -60,6 +62,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit(audit) => stampede::commands::audit::run(settings, audit).await,
             Command::Reconcile(args) => stampede::commands::reconcile::run(settings, args).await,
             Command::Bench(bench) => stampede::bench::run(settings, bench).await,
+            Command::PgSim(config) => stampede::commands::pg_sim::run(config).await,
         }
     });
     match result {

@@ -36,6 +36,10 @@ pub struct ConsumerSettings {
     /// of it on some brokers, so local runs and tests use a short one.
     pub session_timeout_ms: u64,
     pub heartbeat_interval_ms: u64,
+    /// librdkafka `fetch.wait.max.ms`: how long the broker may hold a fetch
+    /// while waiting for data. Some brokers hold it the whole time, so it
+    /// bounds the latency of a quiet topic.
+    pub fetch_wait_max_ms: u64,
     /// Batch handlers receive at most this many records (seed 000: 50).
     pub max_poll_records: usize,
     /// A batch is handed over at the latest this long after its first record (seed 000: 500 ms).

@@ -3,8 +3,9 @@
 //! Three measurements in one run, on a private database (`<name>_bench`)
 //! and private topics:
 //! 1. the raw producer rate (acks=all, idempotent) — the ceiling;
-//! 2. end to end: committed outbox rows → relay → broker → consumer handled;
-//! 3. commit → handled latency with events committed at a fixed rate.
+//! 2. commit → handled latency with events committed at a fixed rate;
+//! 3. end to end: a committed backlog of outbox rows → relay → broker →
+//!    consumer handled.
 
 use super::progress;
 use crate::configuration::Settings;
@@ -78,9 +79,14 @@ pub async fn run(mut settings: Settings, args: OutboxBenchArgs) -> anyhow::Resul
     let probe = start_probe(&infra, run, "bench-probe").await?;
     let (recorder, stop) = (probe.recorder.clone(), probe.stop.clone());
 
+    // Latency first, on a quiet database; then the bulk run with a fresh relay.
+    let latency_relay = CancellationToken::new();
+    let relay = tokio::spawn(infra.relay().run(latency_relay.clone()));
+    let latencies = fixed_rate_latencies(&infra, &recorder, run, &args).await?;
+    latency_relay.cancel();
+    let _ = relay.await;
     let e2e_rate =
         end_to_end_rate(&infra, &recorder, run, args.events, args.json, stop.clone()).await?;
-    let latencies = fixed_rate_latencies(&infra, &recorder, run, &args).await?;
     stop.cancel();
     let _ = probe.task.await;
 

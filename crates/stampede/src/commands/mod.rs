@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod demo;
 pub mod migrate;
+pub mod pg_sim;
 pub mod reconcile;
 pub mod serve;
 pub mod token;

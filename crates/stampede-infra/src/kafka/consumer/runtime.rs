@@ -106,7 +106,7 @@ pub async fn run_consumer(
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", c.session_timeout_ms.to_string())
         .set("heartbeat.interval.ms", c.heartbeat_interval_ms.to_string())
-        .set("fetch.wait.max.ms", "100")
+        .set("fetch.wait.max.ms", c.fetch_wait_max_ms.to_string())
         .create()?;
     let topics: Vec<String> = spec.topics.iter().map(|t| names.physical(t)).collect();
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
