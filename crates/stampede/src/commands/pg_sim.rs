@@ -32,7 +32,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hmac::{Hmac, Mac};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -45,10 +44,9 @@ use tokio_util::sync::CancellationToken;
 /// The secret both sides use unless told otherwise (the shop's default
 /// `pg.callback_secret`). Change it anywhere that matters.
 pub const DEFAULT_SECRET: &str = "stampede-pg-callback-secret-change-me";
-/// Unix seconds at which the callback was signed.
-pub const TIMESTAMP_HEADER: &str = "x-pg-timestamp";
-/// Lowercase hex HMAC-SHA256(secret, timestamp + "." + body).
-pub const SIGNATURE_HEADER: &str = "x-pg-signature";
+/// The callback signature is the shop's own (`stampede_infra::pg::signature`):
+/// one implementation signs and verifies.
+pub use stampede_infra::pg::signature::{sign, verify, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 /// Makes `POST /api/v1/payments` safe to retry.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
@@ -183,35 +181,6 @@ impl PgSimConfig {
         anyhow::ensure!(!self.secret.is_empty(), "--secret must not be empty");
         Ok(())
     }
-}
-
-// ---------------------------------------------------------------- signatures
-
-type HmacSha256 = Hmac<Sha256>;
-
-fn mac(secret: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
-    let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
-}
-
-/// Lowercase hex HMAC-SHA256(`secret`, `timestamp` + "." + `body`): the
-/// `X-PG-Signature` of a callback whose `X-PG-Timestamp` is `timestamp`.
-pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
-}
-
-/// Whether `signature` (hex, either case) is [`sign`]`(secret, timestamp, body)`,
-/// compared in constant time. Checking that `timestamp` is recent (replay
-/// protection) is the receiver's job.
-pub fn verify(secret: &str, timestamp: i64, body: &[u8], signature: &str) -> bool {
-    let Ok(expected) = hex::decode(signature) else {
-        return false;
-    };
-    mac(secret, timestamp, body).verify_slice(&expected).is_ok()
 }
 
 // ---------------------------------------------------------------- wire types
