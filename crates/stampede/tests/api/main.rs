@@ -4,6 +4,7 @@
 
 mod after_payment;
 mod backbone;
+mod card;
 mod chaos;
 mod fcfs;
 mod fcfs_failures;
