@@ -181,8 +181,8 @@ async fn insert_payment(
     .last_insert_id())
 }
 
-/// Seed 002's PaymentFacade: stock, balance, coupons, order PAID, payment
-/// and `payment.success`, all in one transaction. A refusal rolls all of it
+/// Seed 002's PaymentFacade: balance, coupons, order PAID, payment,
+/// `payment.success` and stock, all in one transaction. A refusal rolls all of it
 /// back and is recorded as a FAILED payment with `payment.failed`.
 pub async fn pay_with_points(
     pool: &MySqlPool,
@@ -217,7 +217,6 @@ async fn try_pay_with_points(
 ) -> Result<Paid, PaymentError> {
     let mut tx = pool.begin().await?;
     lock_pending_order(&mut tx, order.id, order.user_id).await?;
-    take_stock(&mut tx, &order.lines).await?;
     if order.pricing.total > 0 {
         let taken = sqlx::query(
             "UPDATE user_points SET balance = balance - ? WHERE user_id = ? AND balance >= ?",
@@ -256,6 +255,9 @@ async fn try_pay_with_points(
         lines: paid_lines(&order.lines),
     };
     outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
+    // The option rows are the hot ones every buyer shares: they are locked
+    // last, so each payment holds them only for these updates and the commit.
+    take_stock(&mut tx, &order.lines).await?;
     outbox.commit(tx).await?;
     Ok(Paid {
         payment_id,

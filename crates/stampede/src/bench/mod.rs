@@ -1,7 +1,10 @@
 //! `stampede bench …`: benchmarks that measure side by side in one run and
 //! print ratios (never timed tests).
 
+mod harness;
 mod outbox;
+mod payments;
+mod reconcile;
 
 use crate::configuration::Settings;
 
@@ -10,11 +13,17 @@ pub enum BenchCommand {
     /// Outbox → Kafka → consumer throughput, the raw producer rate beside it,
     /// and commit→handle latency at a fixed rate.
     Outbox(outbox::OutboxBenchArgs),
+    /// Points payments per second on hot options, with conservation checked.
+    Payments(payments::PaymentsBenchArgs),
+    /// One reconciliation round over many stale orders with a slow PG.
+    Reconcile(reconcile::ReconcileBenchArgs),
 }
 
 pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Outbox(args) => outbox::run(settings, args).await,
+        BenchCommand::Payments(args) => payments::run(settings, args).await,
+        BenchCommand::Reconcile(args) => reconcile::run(settings, args).await,
     }
 }
 

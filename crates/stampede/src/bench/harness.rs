@@ -1,0 +1,78 @@
+//! An in-process Stampede on a private database and private topics, for
+//! benchmarks that drive it over HTTP like real clients would.
+
+use crate::configuration::Settings;
+use crate::startup::Application;
+use stampede_infra::Infra;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub struct BenchApp {
+    pub address: String,
+    pub infra: Infra,
+    pub settings: Settings,
+    stop: CancellationToken,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts the service on a fresh `<database>_bench_<name>` database with
+/// unique topic, group and key prefixes, rate limits and the reconciliation
+/// scheduler off. `adjust` may change settings further.
+pub async fn start(
+    mut settings: Settings,
+    name: &str,
+    adjust: impl FnOnce(&mut Settings),
+) -> anyhow::Result<BenchApp> {
+    let run = Uuid::now_v7().simple().to_string();
+    settings.database.name = format!("{}_bench_{name}", settings.database.name);
+    let prefix = format!("bench{name}-{run}.");
+    settings.kafka.topic_prefix = prefix.clone();
+    settings.kafka.group_prefix = prefix.clone();
+    settings.redis.key_prefix = format!("{prefix}:");
+    settings.kafka.consumer.session_timeout_ms = 2000;
+    settings.kafka.consumer.heartbeat_interval_ms = 300;
+    settings.rate_limit.per_user_per_sec = 0;
+    settings.rate_limit.global_per_sec = 0;
+    settings.reconcile.enabled = false;
+    settings.http.port = 0;
+    adjust(&mut settings);
+    let pool = stampede_infra::mysql::connect(&settings.database).await?;
+    sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS `{}`",
+        settings.database.name
+    ))
+    .execute(&pool)
+    .await?;
+    pool.close().await;
+    let app = Application::build(settings.clone()).await?;
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let infra = app.infra().clone();
+    let stop = app.shutdown_token();
+    let handle = tokio::spawn(app.run_until_stopped());
+    Ok(BenchApp {
+        address,
+        infra,
+        settings,
+        stop,
+        handle,
+    })
+}
+
+impl BenchApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.handle.await?
+    }
+}
+
+/// An HTTP client for `concurrency` parallel requests.
+pub fn client(concurrency: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .expect("a reqwest client builds")
+}
