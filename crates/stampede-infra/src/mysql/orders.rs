@@ -77,12 +77,21 @@ pub async fn create_order(
 }
 
 pub async fn find_order(pool: &MySqlPool, id: u64) -> Result<Option<Order>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    find_order_on(&mut conn, id).await
+}
+
+/// [`find_order`] on a given connection (inside a transaction).
+pub async fn find_order_on(
+    conn: &mut sqlx::MySqlConnection,
+    id: u64,
+) -> Result<Option<Order>, sqlx::Error> {
     type Row = (u64, u64, String, u64, u64, u64, Option<u64>, NaiveDateTime);
     let row: Option<Row> = sqlx::query_as(
         "SELECT id, user_id, status, subtotal, discount, total, campaign_id, created_at FROM orders WHERE id = ?",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some((id, user_id, status, subtotal, discount, total, campaign_id, created_at)) = row
     else {
@@ -91,12 +100,12 @@ pub async fn find_order(pool: &MySqlPool, id: u64) -> Result<Option<Order>, sqlx
     let lines: Vec<(u64, u32, u64)> =
         sqlx::query_as("SELECT option_id, quantity, unit_price FROM order_items WHERE order_id = ? ORDER BY option_id")
             .bind(id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
     let coupon_ids: Vec<String> =
         sqlx::query_scalar("SELECT user_coupon_id FROM order_coupons WHERE order_id = ?")
             .bind(id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
     let status = OrderStatus::parse(&status)
         .ok_or_else(|| sqlx::Error::Decode(format!("orders.status of {id} is invalid").into()))?;

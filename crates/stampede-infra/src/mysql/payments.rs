@@ -6,7 +6,7 @@
 //! deadlock; balances with `WHERE balance >= ?`; coupons ISSUED → USED only
 //! for their owner; status changes only from the state they were read in.
 
-use super::orders::{find_order, Order};
+use super::orders::{find_order, find_order_on, Order};
 use crate::outbox::OutboxWriter;
 use chrono::Utc;
 use sqlx::{MySqlConnection, MySqlPool};
@@ -389,7 +389,9 @@ pub async fn settle_card_payment(
     if PaymentStatus::parse(&status) != Some(PaymentStatus::Pending) {
         return Ok(Settlement::AlreadySettled);
     }
-    let order = find_order(pool, order_id)
+    // On the transaction's own connection: a second one per settlement
+    // would starve the pool under concurrency.
+    let order = find_order_on(&mut tx, order_id)
         .await?
         .ok_or(PaymentError::OrderNotFound(order_id))?;
     let order_locked: Option<String> =

@@ -151,7 +151,7 @@ pub async fn run(settings: Settings, args: ReconcileBenchArgs) -> anyhow::Result
         args.concurrency
     );
     println!("  one at a time (measured)  {sequential_per_order:.2?} per order → {sequential:.1?} for all ({:.1}× slower)", sequential.as_secs_f64() / elapsed.as_secs_f64());
-    println!("  sample outcomes           {sample:?}");
+    println!("  outcomes                  {outcomes:?} (sequential sample: {sample:?})");
     println!(
         "  goal ≤ 12 s:              {}",
         if elapsed <= Duration::from_secs(12) {
