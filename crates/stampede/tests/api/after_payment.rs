@@ -131,3 +131,28 @@ async fn a_failing_platform_dead_letters_its_events_while_payments_and_other_con
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn with_smtp_configured_the_confirmation_is_mailed_once() {
+    let smtp = crate::sink::SmtpSink::start().await;
+    let mut settings = test_settings();
+    settings.notify.smtp_host = "127.0.0.1".into();
+    settings.notify.smtp_port = smtp.port;
+    let app = spawn_app_with(settings, vec![]).await;
+    let options = product(&app, 1, 100, None).await;
+    pay_one(&app, 22, options[0], 1).await;
+    assert!(eventually(WAIT, || async { smtp.messages.lock().unwrap().len() == 1 }).await);
+    let message = smtp.messages.lock().unwrap()[0].clone();
+    assert!(message.contains("user-22@"), "{message}");
+    assert!(message.contains("is paid"), "{message}");
+    let recorded = count(
+        &app,
+        "SELECT COUNT(*) FROM notifications WHERE kind = 'ORDER_CONFIRMATION'",
+    )
+    .await;
+    assert_eq!(
+        recorded, 1,
+        "recorded once, so a redelivery does not mail again"
+    );
+    app.stop().await;
+}
