@@ -1,41 +1,97 @@
-//! Card payments through the PG simulator (a real HTTP server on its own
-//! port): callbacks, failures of every kind, and reconciliation.
+//! Card payments through the PG simulator (`stampede pg-sim` as its own
+//! process): callbacks, failures of every kind, and reconciliation.
 
 use crate::helpers::*;
 use crate::payments::product;
-use stampede::commands::pg_sim::{self, PgSimConfig};
+use stampede::commands::pg_sim::PgSimConfig;
 use stampede::reconcile::{Outcome, Reconciler};
 use stampede_api::auth::Role;
 use stampede_infra::pg::{signature, PgClient, PgSettings as PgClientSettings, PgStatus};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(30);
 const SECRET: &str = "card-test-callback-secret-0123456789";
 
 struct Shop {
     app: TestApp,
-    sim: CancellationToken,
+    sim: PgSimProcess,
 }
 
-/// The shop and a PG simulator configured by `sim`, wired to each other.
+/// `stampede pg-sim` as a separate process, killed when dropped.
+struct PgSimProcess(std::process::Child);
+
+impl PgSimProcess {
+    fn cancel(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for PgSimProcess {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the simulator binary with `config`'s knobs and waits until it listens.
+async fn start_pg_sim(config: &PgSimConfig) -> (PgSimProcess, u16) {
+    let port = free_port();
+    let knobs = [
+        ("--port", port.to_string()),
+        ("--secret", config.secret.clone()),
+        ("--latency-min-ms", config.latency_min_ms.to_string()),
+        ("--latency-max-ms", config.latency_max_ms.to_string()),
+        ("--failure-rate", config.failure_rate.to_string()),
+        ("--timeout-rate", config.timeout_rate.to_string()),
+        ("--error-rate", config.error_rate.to_string()),
+        ("--query-latency-ms", config.query_latency_ms.to_string()),
+        (
+            "--lost-callback-rate",
+            config.lost_callback_rate.to_string(),
+        ),
+        (
+            "--duplicate-callback-rate",
+            config.duplicate_callback_rate.to_string(),
+        ),
+    ];
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"));
+    command
+        .arg("pg-sim")
+        .env("STAMPEDE__LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::null());
+    for (flag, value) in &knobs {
+        command.args([flag, value.as_str()]);
+    }
+    let process = PgSimProcess(command.spawn().expect("pg-sim starts"));
+    let listening = eventually(WAIT, || async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(listening, "pg-sim listens on {port}");
+    (process, port)
+}
+
+/// The shop and a PG simulator (its own process) configured by `sim`, wired to each other.
 async fn shop(sim: PgSimConfig) -> Shop {
-    let pg_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let pg_port = pg_listener.local_addr().unwrap().port();
-    let stop = CancellationToken::new();
     let config = PgSimConfig {
         secret: SECRET.into(),
         latency_min_ms: 10,
         latency_max_ms: 40,
         ..sim
     };
-    tokio::spawn(pg_sim::serve(config, pg_listener, stop.clone()));
+    let (stop, pg_port) = start_pg_sim(&config).await;
     // The callback URL needs the shop's port before the shop exists.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut settings = test_settings();
     settings.http.port = port;
     settings.pg.base_url = format!("http://127.0.0.1:{pg_port}");
@@ -117,7 +173,7 @@ async fn events(app: &TestApp, kind: &str, order: u64) -> i64 {
 
 #[tokio::test]
 async fn a_card_payment_completes_on_the_signed_callback_and_duplicates_change_nothing() {
-    let shop = shop(PgSimConfig {
+    let mut shop = shop(PgSimConfig {
         duplicate_callback_rate: 1.0,
         ..quiet()
     })
@@ -153,7 +209,7 @@ async fn a_card_payment_completes_on_the_signed_callback_and_duplicates_change_n
 
 #[tokio::test]
 async fn a_declined_card_fails_the_payment_and_the_order() {
-    let shop = shop(PgSimConfig {
+    let mut shop = shop(PgSimConfig {
         failure_rate: 1.0,
         ..quiet()
     })
@@ -175,7 +231,7 @@ async fn a_declined_card_fails_the_payment_and_the_order() {
 
 #[tokio::test]
 async fn pg_errors_and_timeouts_fail_the_payment_with_a_reason_and_open_the_breaker() {
-    let shop = shop(PgSimConfig {
+    let mut shop = shop(PgSimConfig {
         error_rate: 1.0,
         ..quiet()
     })
@@ -226,7 +282,7 @@ async fn pg_errors_and_timeouts_fail_the_payment_with_a_reason_and_open_the_brea
     );
     shop.sim.cancel();
 
-    let shop = self::shop(PgSimConfig {
+    let mut shop = self::shop(PgSimConfig {
         timeout_rate: 1.0,
         ..quiet()
     })
@@ -266,7 +322,7 @@ async fn signed_callback(
 
 #[tokio::test]
 async fn callbacks_are_verified_and_a_callback_after_failed_changes_nothing() {
-    let shop = shop(PgSimConfig {
+    let mut shop = shop(PgSimConfig {
         lost_callback_rate: 1.0,
         failure_rate: 1.0,
         ..quiet()
@@ -325,7 +381,7 @@ async fn callbacks_are_verified_and_a_callback_after_failed_changes_nothing() {
 
 #[tokio::test]
 async fn a_success_for_an_option_sold_out_meanwhile_fails_with_a_refund_flag() {
-    let shop = shop(PgSimConfig {
+    let mut shop = shop(PgSimConfig {
         lost_callback_rate: 1.0,
         ..quiet()
     })
@@ -373,7 +429,7 @@ fn reconciler(app: &TestApp, concurrency: usize) -> Reconciler {
 
 #[tokio::test]
 async fn lost_callbacks_are_settled_by_two_reconcilers_at_once_each_order_exactly_once() {
-    let shop = shop(PgSimConfig {
+    let mut shop = shop(PgSimConfig {
         lost_callback_rate: 1.0,
         ..quiet()
     })
@@ -435,7 +491,7 @@ async fn lost_callbacks_are_settled_by_two_reconcilers_at_once_each_order_exactl
 
 #[tokio::test]
 async fn a_hanging_pg_query_costs_its_timeout_once_not_once_per_order() {
-    let shop = shop(PgSimConfig {
+    let mut shop = shop(PgSimConfig {
         lost_callback_rate: 1.0,
         query_latency_ms: 5_000,
         ..quiet()
