@@ -19,9 +19,20 @@ pub struct BenchApp {
 /// unique topic, group and key prefixes, rate limits and the reconciliation
 /// scheduler off. `adjust` may change settings further.
 pub async fn start(
+    settings: Settings,
+    name: &str,
+    adjust: impl FnOnce(&mut Settings),
+) -> anyhow::Result<BenchApp> {
+    start_running(settings, name, adjust, true).await
+}
+
+/// [`start`], with or without the registry's consumers (an API-only
+/// instance is how a deployment keeps consumers off the request path).
+pub async fn start_running(
     mut settings: Settings,
     name: &str,
     adjust: impl FnOnce(&mut Settings),
+    consumers: bool,
 ) -> anyhow::Result<BenchApp> {
     let run = Uuid::now_v7().simple().to_string();
     settings.database.name = format!("{}_bench_{name}", settings.database.name);
@@ -44,7 +55,11 @@ pub async fn start(
     .execute(&pool)
     .await?;
     pool.close().await;
-    let app = Application::build(settings.clone()).await?;
+    let app = if consumers {
+        Application::build(settings.clone()).await?
+    } else {
+        Application::build_running(settings.clone(), |_| vec![]).await?
+    };
     let address = format!("http://127.0.0.1:{}", app.port());
     let infra = app.infra().clone();
     let stop = app.shutdown_token();

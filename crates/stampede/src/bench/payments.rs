@@ -30,6 +30,10 @@ pub struct PaymentsBenchArgs {
     stock: u64,
     #[arg(long, default_value_t = 100)]
     concurrency: usize,
+    /// Run the API without the after-payment consumers (as a deployment
+    /// that runs consumers on other machines would).
+    #[arg(long)]
+    api_only: bool,
 }
 
 const PRICE: u64 = 1000;
@@ -40,7 +44,7 @@ pub async fn run(settings: Settings, args: PaymentsBenchArgs) -> anyhow::Result<
         args.users > 0 && args.orders_per_user > 0 && args.options > 0 && args.concurrency > 0,
         "counts must be positive"
     );
-    let app = harness::start(settings, "payments", |_| {}).await?;
+    let app = harness::start_running(settings, "payments", |_| {}, !args.api_only).await?;
     let pool = &app.infra.pool;
     let options: Vec<(String, u64, u64)> = (0..args.options)
         .map(|n| (format!("hot {n}"), PRICE, args.stock))
@@ -131,7 +135,12 @@ pub async fn run(settings: Settings, args: PaymentsBenchArgs) -> anyhow::Result<
     let money_ok = balances + spent == charged;
     let stock_ok = stock_left + paid as i64 == initial_stock;
     let rate = answers.len() as f64 / elapsed.as_secs_f64();
-    println!("\nPoints payments benchmark ({} users, {} orders, {} hot options × {} stock, concurrency {})", args.users, work.len(), args.options, args.stock, args.concurrency);
+    let consumers = if args.api_only {
+        "API only"
+    } else {
+        "with the after-payment consumers on this machine"
+    };
+    println!("\nPoints payments benchmark ({} users, {} orders, {} hot options × {} stock, concurrency {}, {consumers})", args.users, work.len(), args.options, args.stock, args.concurrency);
     println!(
         "  payments answered        {} in {elapsed:.2?}: {rate:.0} payments/s",
         answers.len()
