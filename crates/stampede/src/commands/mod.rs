@@ -5,5 +5,6 @@ pub mod demo;
 pub mod migrate;
 pub mod pg_sim;
 pub mod reconcile;
+pub mod report;
 pub mod serve;
 pub mod token;
