@@ -1,6 +1,7 @@
 //! `stampede bench …`: benchmarks that measure side by side in one run and
 //! print ratios (never timed tests).
 
+mod fcfs;
 mod harness;
 mod outbox;
 mod payments;
@@ -13,6 +14,8 @@ pub enum BenchCommand {
     /// Outbox → Kafka → consumer throughput, the raw producer rate beside it,
     /// and commit→handle latency at a fixed rate.
     Outbox(outbox::OutboxBenchArgs),
+    /// A 100k-request FCFS burst per issue mode, beside the DB-lock baseline and a bare EVALSHA ceiling.
+    Fcfs(fcfs::FcfsBenchArgs),
     /// Points payments per second on hot options, with conservation checked.
     Payments(payments::PaymentsBenchArgs),
     /// One reconciliation round over many stale orders with a slow PG.
@@ -22,6 +25,7 @@ pub enum BenchCommand {
 pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Outbox(args) => outbox::run(settings, args).await,
+        BenchCommand::Fcfs(args) => fcfs::run(settings, args).await,
         BenchCommand::Payments(args) => payments::run(settings, args).await,
         BenchCommand::Reconcile(args) => reconcile::run(settings, args).await,
     }
