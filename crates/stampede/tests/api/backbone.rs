@@ -102,9 +102,7 @@ impl EventHandler for IdempotentProbe {
 
 #[tokio::test]
 async fn a_relay_crash_between_publish_and_mark_redelivers_but_effects_happen_once() {
-    let mut settings = test_settings();
-    // Only this test's hand-driven steps publish.
-    settings.outbox.poll_interval_ms = 3_600_000;
+    let settings = test_settings();
     let pool = stampede_infra::mysql::connect(&settings.database)
         .await
         .unwrap();
@@ -126,20 +124,30 @@ async fn a_relay_crash_between_publish_and_mark_redelivers_but_effects_happen_on
     )
     .await;
 
-    // Written without waking the relay.
-    let mut tx = pool.begin().await.unwrap();
+    // The crashing relay works on an outbox of its own (another database),
+    // so the app's relay cannot publish these rows first.
+    let mut relay_settings = app.settings.clone();
+    relay_settings.database.name = format!("{}_relay", relay_settings.database.name);
+    let relay_side = stampede_infra::Infra::connect(relay_settings.infra())
+        .await
+        .unwrap();
+    stampede_infra::mysql::migrate(&relay_side.pool)
+        .await
+        .unwrap();
+    let relay_pool = relay_side.pool.clone();
+    let mut tx = relay_pool.begin().await.unwrap();
     for seq in 0..4 {
         let envelope = EventEnvelope::wrap(&ProbePinged {
             run: Uuid::now_v7(),
             key: "k".into(),
             seq,
         });
-        app.infra.outbox.append(&mut tx, &envelope).await.unwrap();
+        relay_side.outbox.append(&mut tx, &envelope).await.unwrap();
     }
     tx.commit().await.unwrap();
 
-    let relay = app.infra.relay();
-    let mut crashed = pool.begin().await.unwrap();
+    let relay = relay_side.relay();
+    let mut crashed = relay_pool.begin().await.unwrap();
     let (rows, _) = relay.claim(&mut crashed).await.unwrap();
     assert_eq!(rows.len(), 4);
     assert!(relay.publish(&rows).await.iter().all(Result::is_ok));
