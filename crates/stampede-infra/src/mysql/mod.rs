@@ -32,6 +32,9 @@ pub struct DatabaseSettings {
 
 impl DatabaseSettings {
     pub fn validate(&self) -> Result<(), String> {
+        if !(self.url.starts_with("mysql://") || self.url.starts_with("mariadb://")) {
+            return Err("database.url must be a mysql:// or mariadb:// URL".into());
+        }
         MySqlConnectOptions::from_str(&self.url)
             .map_err(|e| format!("database.url is not a MySQL URL: {e}"))?;
         let name_ok = !self.name.is_empty()

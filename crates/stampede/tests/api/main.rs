@@ -9,6 +9,7 @@ mod chaos;
 mod fcfs;
 mod fcfs_failures;
 mod helpers;
+mod http;
 mod payments;
 mod resilience;
 mod sink;
