@@ -4,14 +4,17 @@
 //! - [`error`]: the one error type every handler returns; `{code, message}` JSON.
 //! - [`auth`]: HS256 JWT bearer tokens; `AuthUser` and `AdminUser` extractors.
 //! - [`telemetry`]: HTTP metrics middleware and the Prometheus recorder.
+//! - [`metric_catalog`]: every exported metric, its labels and meaning.
 //! - [`openapi`]: the OpenAPI document served at `/openapi.json`.
 
 pub mod auth;
 pub mod error;
 pub mod idempotency;
 pub mod limits;
+pub mod metric_catalog;
 pub mod openapi;
 mod payments_settings;
+pub mod queue_token;
 pub mod routes;
 mod settings;
 mod state;

@@ -27,6 +27,10 @@ pub fn prometheus() -> PrometheusHandle {
                 )
                 .expect("buckets are non-empty")
                 .install_recorder()
+                .map(|handle| {
+                    crate::metric_catalog::describe_all();
+                    handle
+                })
                 .expect("the Prometheus recorder is installed once")
         })
         .clone()
@@ -56,4 +60,22 @@ pub fn record_pool_gauges(pool: &sqlx::MySqlPool) {
     metrics::gauge!("stampede_db_pool_idle_connections").set(pool.num_idle() as f64);
     metrics::gauge!("stampede_db_pool_max_connections")
         .set(pool.options().get_max_connections() as f64);
+}
+
+/// Redis is one multiplexed connection, not a pool: what an operator needs
+/// is whether it answers and how fast (`stampede_redis_up`,
+/// `stampede_redis_ping_seconds`), measured at scrape time.
+pub async fn record_redis_gauges(redis: &stampede_infra::redis::ConnectionManager) {
+    let started = Instant::now();
+    let mut connection = redis.clone();
+    let command = redis::cmd("PING");
+    let ping = command.query_async::<String>(&mut connection);
+    let up = matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), ping).await,
+        Ok(Ok(_))
+    );
+    metrics::gauge!("stampede_redis_up").set(if up { 1.0 } else { 0.0 });
+    if up {
+        metrics::gauge!("stampede_redis_ping_seconds").set(started.elapsed().as_secs_f64());
+    }
 }

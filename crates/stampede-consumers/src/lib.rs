@@ -1,11 +1,28 @@
-//! Stampede's event consumers: one file per consumer, one line per
-//! consumer in [`registry::all`].
+//! Stampede's event consumers: one file per consumer, one line per consumer
+//! in the `register!` list below.
+//!
+//! A consumer file holds a handler and a `spec(&Infra)` function returning
+//! its [`ConsumerSpec`] (name, group, topics, handler), or an
+//! `Option<ConsumerSpec>` when it only runs if configured. The runtime gives
+//! each consumer its own Kafka client and task, manual commits, retries and
+//! a dead-letter topic; no producer of events knows its consumers.
 
-pub mod campaign_entry_persist;
-pub mod coupon_issue_queue;
-pub mod coupon_persist;
-pub mod data_platform;
-pub mod notifications;
 mod persist_winners;
-pub mod registry;
-pub mod transaction_history;
+#[macro_use]
+mod registry;
+
+pub use registry::Registration;
+
+register! {
+    coupon_persist,
+    campaign_entry_persist,
+    coupon_issue_queue,
+    transaction_history,
+    notifications,
+    data_platform,
+    sold_out_ranking,
+    post_payment_cleanup,
+    payment_compensator,
+    seat_lock,
+    ticket_email,
+}

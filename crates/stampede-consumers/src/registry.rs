@@ -1,23 +1,39 @@
-//! Every consumer the service runs.
+//! The registration macro behind the `register!` list in `lib.rs`.
 //!
-//! Adding a consumer is one file (a handler and a `spec` function returning
-//! its [`ConsumerSpec`]: name, group, topics, handler) plus one line below.
-//! The runtime gives it its own Kafka client and task, manual commits,
-//! retries and a dead-letter topic; nothing else changes.
+//! `register! { a, b }` declares the modules `a` and `b` (files `a.rs`,
+//! `b.rs`) and a function `all(&Infra) -> Vec<ConsumerSpec>` that calls
+//! `a::spec`, `b::spec`, … in that order. So adding a consumer is its file
+//! plus its name in the list: the module and the registration are one line.
 
 use stampede_infra::kafka::consumer::ConsumerSpec;
-use stampede_infra::Infra;
 
-/// The consumers `serve` starts.
-pub fn all(infra: &Infra) -> Vec<ConsumerSpec> {
-    vec![
-        crate::coupon_persist::spec(infra),
-        crate::campaign_entry_persist::spec(infra),
-        crate::coupon_issue_queue::spec(infra),
-        crate::transaction_history::spec(infra),
-        crate::notifications::spec(infra),
-    ]
-    .into_iter()
-    .chain(crate::data_platform::spec(infra))
-    .collect()
+/// What a consumer's `spec` may return: a spec, or an optional one (a
+/// consumer that only runs when configured).
+pub trait Registration {
+    fn into_specs(self) -> Vec<ConsumerSpec>;
+}
+
+impl Registration for ConsumerSpec {
+    fn into_specs(self) -> Vec<ConsumerSpec> {
+        vec![self]
+    }
+}
+
+impl Registration for Option<ConsumerSpec> {
+    fn into_specs(self) -> Vec<ConsumerSpec> {
+        self.into_iter().collect()
+    }
+}
+
+macro_rules! register {
+    ($($consumer:ident),* $(,)?) => {
+        $(pub mod $consumer;)*
+
+        /// Every consumer `serve` starts, in registration order.
+        pub fn all(infra: &stampede_infra::Infra) -> Vec<stampede_infra::kafka::consumer::ConsumerSpec> {
+            let mut specs = Vec::new();
+            $(specs.extend($crate::Registration::into_specs($consumer::spec(infra)));)*
+            specs
+        }
+    };
 }

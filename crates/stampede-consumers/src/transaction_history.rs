@@ -1,5 +1,6 @@
-//! Seed 002's TransactionHistoryConsumer: every successful payment becomes a
-//! `transaction_history` row, once (processed_events + primary key).
+//! Seed 002's TransactionHistoryConsumer: every successful payment, for an
+//! order or a concert reservation, becomes a `transaction_history` row, once
+//! (processed_events + primary key).
 
 use async_trait::async_trait;
 use stampede_core::events::topics;
@@ -36,11 +37,13 @@ impl EventHandler for TransactionHistory {
             return Ok(());
         };
         sqlx::query(
-            "INSERT IGNORE INTO transaction_history (payment_id, order_id, user_id, amount, method, recorded_at) \
-             VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(3))",
+            "INSERT IGNORE INTO transaction_history \
+             (payment_id, order_id, reservation_id, user_id, amount, method, recorded_at) \
+             VALUES (?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3))",
         )
         .bind(paid.payment_id)
-        .bind(paid.order_id)
+        .bind(paid.purchase.order_id())
+        .bind(paid.purchase.reservation_id())
         .bind(paid.user_id)
         .bind(paid.amount)
         .bind(paid.method.as_str())

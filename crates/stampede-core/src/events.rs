@@ -42,10 +42,13 @@ pub struct EventEnvelope {
 pub trait DomainEvent: Serialize + DeserializeOwned {
     /// The event type, which is also the logical topic name (`payment.success`).
     const EVENT_TYPE: &'static str;
-    /// The kind of aggregate the event belongs to (`order`, `coupon_policy`).
-    const AGGREGATE_TYPE: &'static str;
     /// Bumped when the payload changes incompatibly.
     const SCHEMA_VERSION: u32 = 1;
+
+    /// The kind of aggregate the event belongs to (`order`, `coupon_policy`).
+    /// A method, not a constant: a payment belongs to an order or to a
+    /// reservation, depending on what it paid for.
+    fn aggregate_type(&self) -> &'static str;
 
     /// The aggregate instance: events of one aggregate stay in order.
     fn aggregate_id(&self) -> String;
@@ -74,7 +77,7 @@ impl EventEnvelope {
             event_id: Uuid::now_v7(),
             event_type: E::EVENT_TYPE.to_owned(),
             occurred_at: Utc::now(),
-            aggregate_type: E::AGGREGATE_TYPE.to_owned(),
+            aggregate_type: event.aggregate_type().to_owned(),
             aggregate_id: event.aggregate_id(),
             schema_version: E::SCHEMA_VERSION,
             payload: serde_json::to_value(event).expect("domain events serialise to JSON"),
@@ -127,7 +130,9 @@ mod tests {
 
     impl DomainEvent for Pinged {
         const EVENT_TYPE: &'static str = "test.pinged";
-        const AGGREGATE_TYPE: &'static str = "probe";
+        fn aggregate_type(&self) -> &'static str {
+            "probe"
+        }
         fn aggregate_id(&self) -> String {
             self.id.to_string()
         }

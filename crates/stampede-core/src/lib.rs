@@ -11,8 +11,10 @@
 //! - [`campaign`]: campaigns and their winning entries.
 //! - [`order`]: orders, pricing with coupons, the order state machine.
 //! - [`payment`]: payment methods, the payment state machine, payment events.
+//! - [`concert`]: concert ticketing: queue tokens, seats, reservations, the sold-out ranking.
 
 pub mod campaign;
+pub mod concert;
 pub mod coupon;
 pub mod events;
 pub mod fcfs;

@@ -4,11 +4,15 @@ use crate::kafka::EventSink;
 use crate::kafka::{EventProducer, KafkaSettings, TopicNames};
 use crate::mysql::DatabaseSettings;
 use crate::outbox::{OutboxRelay, OutboxSettings, OutboxWriter};
-use crate::redis::{ConnectionManager, CouponRequests, FcfsGate, RedisSettings};
+use crate::redis::{
+    ConnectionManager, CouponRequests, FcfsGate, RedisSettings, SeatHolds, SoldOutRanking,
+    WaitingQueue,
+};
 use anyhow::Context;
 use serde::Deserialize;
 use sqlx::MySqlPool;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The adapter sections of the configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,6 +23,7 @@ pub struct InfraSettings {
     pub outbox: OutboxSettings,
     pub fcfs: FcfsSettings,
     pub notify: crate::notify::NotifySettings,
+    pub concert: ConcertSettings,
 }
 
 /// `[fcfs]` settings.
@@ -30,12 +35,47 @@ pub struct FcfsSettings {
     pub request_status_ttl_secs: u64,
 }
 
+/// `[concert]` settings: seat holds and the waiting queue.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConcertSettings {
+    /// A reserved seat is held this long for its buyer to pay.
+    pub hold_ttl_secs: u64,
+    /// The admission scheduler runs this often…
+    pub admit_interval_ms: u64,
+    /// …and admits this many waiting tokens per concert each time.
+    pub admit_per_interval: u64,
+    /// An admitted token stays ACTIVE this long.
+    pub active_ttl_secs: u64,
+}
+
+impl ConcertSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.hold_ttl_secs == 0
+            || self.admit_interval_ms == 0
+            || self.admit_per_interval == 0
+            || self.active_ttl_secs == 0
+        {
+            return Err("concert.hold_ttl_secs, admit_interval_ms, admit_per_interval and active_ttl_secs must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn hold_ttl(&self) -> Duration {
+        Duration::from_secs(self.hold_ttl_secs)
+    }
+
+    pub fn admit_interval(&self) -> Duration {
+        Duration::from_millis(self.admit_interval_ms)
+    }
+}
+
 impl InfraSettings {
     pub fn validate(&self) -> Result<(), String> {
         self.database.validate()?;
         self.redis.validate()?;
         self.kafka.validate()?;
         self.outbox.validate()?;
+        self.concert.validate()?;
         if self.fcfs.entry_token_ttl_secs == 0 || self.fcfs.request_status_ttl_secs == 0 {
             return Err(
                 "fcfs.entry_token_ttl_secs and fcfs.request_status_ttl_secs must be positive"
@@ -60,6 +100,12 @@ pub struct Infra {
     pub events: EventSink,
     /// Queue-mode request statuses.
     pub coupon_requests: CouponRequests,
+    /// The concert waiting queue.
+    pub queue: WaitingQueue,
+    /// Concert seat holds.
+    pub seat_holds: SeatHolds,
+    /// The sold-out ranking's served copy.
+    pub ranking: SoldOutRanking,
     pub settings: Arc<InfraSettings>,
 }
 
@@ -81,13 +127,20 @@ impl Infra {
             gate: FcfsGate::new(
                 redis.clone(),
                 prefix,
-                std::time::Duration::from_secs(settings.fcfs.entry_token_ttl_secs),
+                Duration::from_secs(settings.fcfs.entry_token_ttl_secs),
             ),
             coupon_requests: CouponRequests::new(
                 redis.clone(),
                 prefix,
                 settings.fcfs.request_status_ttl_secs,
             ),
+            queue: WaitingQueue::new(
+                redis.clone(),
+                prefix,
+                Duration::from_secs(settings.concert.active_ttl_secs),
+            ),
+            seat_holds: SeatHolds::new(redis.clone(), prefix),
+            ranking: SoldOutRanking::new(redis.clone(), prefix),
             events: EventSink::new(producer.clone(), topics.clone()),
             pool,
             redis,

@@ -16,4 +16,4 @@ pub mod pg;
 pub mod redis;
 
 mod infra;
-pub use infra::{FcfsSettings, Infra, InfraSettings};
+pub use infra::{ConcertSettings, FcfsSettings, Infra, InfraSettings};

@@ -11,7 +11,7 @@ use stampede_infra::notify::NotifySettings;
 use stampede_infra::outbox::OutboxSettings;
 use stampede_infra::pg::PgSettings;
 use stampede_infra::redis::RedisSettings;
-use stampede_infra::{FcfsSettings, InfraSettings};
+use stampede_infra::{ConcertSettings, FcfsSettings, InfraSettings};
 use std::path::Path;
 
 /// The defaults, compiled in so the binary runs from any directory.
@@ -32,6 +32,7 @@ pub struct Settings {
     pub pg: PgSettings,
     pub reconcile: ReconcileSettings,
     pub notify: NotifySettings,
+    pub concert: ConcertSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +114,7 @@ impl Settings {
             outbox: self.outbox.clone(),
             fcfs: self.fcfs.clone(),
             notify: self.notify.clone(),
+            concert: self.concert.clone(),
         }
     }
 }

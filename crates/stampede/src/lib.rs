@@ -2,6 +2,7 @@
 //! subcommands. `main.rs` only parses the command line and dispatches, so
 //! tests build the very same [`startup::Application`].
 
+pub mod admission;
 pub mod bench;
 pub mod commands;
 pub mod configuration;

@@ -22,7 +22,9 @@ pub struct ProbePinged {
 
 impl DomainEvent for ProbePinged {
     const EVENT_TYPE: &'static str = "probe.pinged";
-    const AGGREGATE_TYPE: &'static str = "probe";
+    fn aggregate_type(&self) -> &'static str {
+        "probe"
+    }
     fn aggregate_id(&self) -> String {
         self.key.clone()
     }

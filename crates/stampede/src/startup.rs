@@ -34,7 +34,7 @@ impl Application {
     /// register their own probes this way, exactly as the registry does).
     pub async fn build_with(settings: Settings, extra: Vec<ConsumerSpec>) -> anyhow::Result<Self> {
         Self::build_running(settings, |infra| {
-            let mut consumers = stampede_consumers::registry::all(infra);
+            let mut consumers = stampede_consumers::all(infra);
             consumers.extend(extra);
             consumers
         })
@@ -73,6 +73,9 @@ impl Application {
             }));
         }
 
+        let admission =
+            crate::admission::QueueAdmission::new(infra.queue.clone(), settings.concert.clone());
+        workers.push(tokio::spawn(admission.run(stop_workers.clone())));
         let pg = PgClient::new(settings.pg.clone());
         if settings.reconcile.enabled {
             let reconciler = crate::reconcile::Reconciler::new(

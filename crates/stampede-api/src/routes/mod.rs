@@ -4,6 +4,7 @@
 
 mod campaigns;
 mod catalog;
+mod concerts;
 mod coupons;
 mod fcfs;
 mod health;
@@ -11,6 +12,8 @@ mod me;
 mod ops;
 mod orders;
 mod payments;
+mod queue;
+mod reservations;
 
 use crate::openapi::ApiDoc;
 use crate::AppState;
@@ -59,4 +62,13 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::get_order))
         .routes(routes!(payments::pay))
         .routes(routes!(payments::callback))
+        .routes(routes!(concerts::create_concert))
+        .routes(routes!(concerts::get_concert))
+        .routes(routes!(concerts::seats))
+        .routes(routes!(concerts::sold_out_ranking))
+        .routes(routes!(queue::take_token))
+        .routes(routes!(queue::my_token))
+        .routes(routes!(reservations::hold))
+        .routes(routes!(reservations::get_reservation))
+        .routes(routes!(reservations::pay))
 }

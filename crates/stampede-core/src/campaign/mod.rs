@@ -19,7 +19,9 @@ pub struct CampaignEntrySucceeded {
 
 impl DomainEvent for CampaignEntrySucceeded {
     const EVENT_TYPE: &'static str = topics::CAMPAIGN_ENTRY_SUCCEEDED;
-    const AGGREGATE_TYPE: &'static str = "campaign";
+    fn aggregate_type(&self) -> &'static str {
+        "campaign"
+    }
     fn aggregate_id(&self) -> String {
         self.campaign_id.to_string()
     }

@@ -19,7 +19,9 @@ pub struct CouponIssued {
 
 impl DomainEvent for CouponIssued {
     const EVENT_TYPE: &'static str = topics::COUPON_ISSUED;
-    const AGGREGATE_TYPE: &'static str = "coupon_policy";
+    fn aggregate_type(&self) -> &'static str {
+        "coupon_policy"
+    }
     fn aggregate_id(&self) -> String {
         self.policy_id.to_string()
     }
@@ -38,7 +40,9 @@ pub struct CouponIssueRequested {
 
 impl DomainEvent for CouponIssueRequested {
     const EVENT_TYPE: &'static str = topics::COUPON_ISSUE_REQUESTED;
-    const AGGREGATE_TYPE: &'static str = "coupon_policy";
+    fn aggregate_type(&self) -> &'static str {
+        "coupon_policy"
+    }
     fn aggregate_id(&self) -> String {
         self.policy_id.to_string()
     }

@@ -141,7 +141,9 @@ pub struct OrderCreated {
 
 impl DomainEvent for OrderCreated {
     const EVENT_TYPE: &'static str = topics::ORDER_CREATED;
-    const AGGREGATE_TYPE: &'static str = "order";
+    fn aggregate_type(&self) -> &'static str {
+        "order"
+    }
     fn aggregate_id(&self) -> String {
         self.order_id.to_string()
     }

@@ -75,22 +75,72 @@ pub struct PaidLine {
     pub quantity: u32,
 }
 
-/// `payment.success`: the money and the stock are taken.
+/// What a payment paid for: an order of catalog options, or a concert seat
+/// held by a reservation. Consumers match on it and skip what is not theirs,
+/// so one `payment.success` topic serves the shop and the box office.
+///
+/// # Format
+///
+/// ```json
+/// {"kind": "ORDER", "order_id": 7, "lines": [{"option_id": 3, "quantity": 1}]}
+/// {"kind": "RESERVATION", "reservation_id": 9, "concert_id": 1, "schedule_id": 2, "seat_id": 40}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Purchase {
+    Order {
+        order_id: u64,
+        lines: Vec<PaidLine>,
+    },
+    Reservation {
+        reservation_id: u64,
+        concert_id: u64,
+        schedule_id: u64,
+        seat_id: u64,
+    },
+}
+
+impl Purchase {
+    /// The aggregate the payment's events belong to (and are keyed by).
+    fn aggregate(&self) -> (&'static str, u64) {
+        match self {
+            Self::Order { order_id, .. } => ("order", *order_id),
+            Self::Reservation { reservation_id, .. } => ("reservation", *reservation_id),
+        }
+    }
+
+    pub fn order_id(&self) -> Option<u64> {
+        match self {
+            Self::Order { order_id, .. } => Some(*order_id),
+            Self::Reservation { .. } => None,
+        }
+    }
+
+    pub fn reservation_id(&self) -> Option<u64> {
+        match self {
+            Self::Reservation { reservation_id, .. } => Some(*reservation_id),
+            Self::Order { .. } => None,
+        }
+    }
+}
+
+/// `payment.success`: the money and the stock (or the seat) are taken.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaymentSucceeded {
     pub payment_id: u64,
-    pub order_id: u64,
     pub user_id: u64,
     pub amount: u64,
     pub method: PaymentMethod,
-    pub lines: Vec<PaidLine>,
+    pub purchase: Purchase,
 }
 
 impl DomainEvent for PaymentSucceeded {
     const EVENT_TYPE: &'static str = topics::PAYMENT_SUCCESS;
-    const AGGREGATE_TYPE: &'static str = "order";
+    fn aggregate_type(&self) -> &'static str {
+        self.purchase.aggregate().0
+    }
     fn aggregate_id(&self) -> String {
-        self.order_id.to_string()
+        self.purchase.aggregate().1.to_string()
     }
 }
 
@@ -99,29 +149,61 @@ impl DomainEvent for PaymentSucceeded {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaymentFailed {
     pub payment_id: Option<u64>,
-    pub order_id: u64,
     pub user_id: u64,
     pub amount: u64,
     pub method: PaymentMethod,
-    /// A stable code: OUT_OF_STOCK, INSUFFICIENT_POINTS, COUPON_NOT_USABLE, PG_DECLINED, PG_UNAVAILABLE, …
+    /// A stable code: OUT_OF_STOCK, INSUFFICIENT_POINTS, COUPON_NOT_USABLE,
+    /// HOLD_EXPIRED, PG_DECLINED, PG_UNAVAILABLE, …
     pub reason: String,
     pub refund_required: bool,
+    pub purchase: Purchase,
 }
 
 impl DomainEvent for PaymentFailed {
     const EVENT_TYPE: &'static str = topics::PAYMENT_FAILED;
-    const AGGREGATE_TYPE: &'static str = "order";
+    fn aggregate_type(&self) -> &'static str {
+        self.purchase.aggregate().0
+    }
     fn aggregate_id(&self) -> String {
-        self.order_id.to_string()
+        self.purchase.aggregate().1.to_string()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::PaymentStatus::*;
+    #[test]
+    fn a_payment_event_belongs_to_what_it_paid_for() {
+        use crate::events::EventEnvelope;
+        let paid = super::PaymentSucceeded {
+            payment_id: 1,
+            user_id: 2,
+            amount: 3,
+            method: super::PaymentMethod::Points,
+            purchase: super::Purchase::Reservation {
+                reservation_id: 9,
+                concert_id: 1,
+                schedule_id: 2,
+                seat_id: 40,
+            },
+        };
+        let envelope = EventEnvelope::wrap(&paid);
+        assert_eq!(
+            (
+                envelope.aggregate_type.as_str(),
+                envelope.aggregate_id.as_str()
+            ),
+            ("reservation", "9")
+        );
+        assert_eq!(envelope.payload["purchase"]["kind"], "RESERVATION");
+        assert_eq!(
+            envelope.payload_as::<super::PaymentSucceeded>().unwrap(),
+            paid
+        );
+    }
 
     #[test]
     fn settled_payments_never_move() {
+        use super::PaymentStatus::*;
         assert_eq!(Pending.succeed(), Ok(Success));
         assert_eq!(Pending.fail(), Ok(Failed));
         assert!(Success.fail().is_err());

@@ -48,6 +48,9 @@ pub struct ConsumerSettings {
     pub retry_attempts: u32,
     /// Fixed back-off between attempts (seed 001: 1 s).
     pub retry_backoff_ms: u64,
+    /// How often librdkafka reports statistics, from which the consumer
+    /// lag metric is taken (0 switches it off).
+    pub stats_interval_ms: u64,
 }
 
 impl KafkaSettings {

@@ -95,6 +95,28 @@ pub async fn charge_points(
     Ok(balance)
 }
 
+/// Takes `amount` from the user's balance on `conn` (the payment's
+/// transaction) if the balance covers it; false when it does not.
+pub async fn take_points(
+    conn: &mut sqlx::MySqlConnection,
+    user_id: u64,
+    amount: u64,
+) -> Result<bool, sqlx::Error> {
+    if amount == 0 {
+        return Ok(true);
+    }
+    let taken = sqlx::query(
+        "UPDATE user_points SET balance = balance - ? WHERE user_id = ? AND balance >= ?",
+    )
+    .bind(amount)
+    .bind(user_id)
+    .bind(amount)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(taken == 1)
+}
+
 pub async fn points_balance(pool: &MySqlPool, user_id: u64) -> Result<u64, sqlx::Error> {
     Ok(
         sqlx::query_scalar("SELECT balance FROM user_points WHERE user_id = ?")

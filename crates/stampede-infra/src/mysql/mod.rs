@@ -3,12 +3,14 @@
 
 pub mod campaigns;
 pub mod catalog;
+pub mod concerts;
 pub mod coupons;
 pub mod idempotency;
 pub mod orders;
 pub mod payments;
 pub mod pools;
 mod processed_events;
+pub mod reservations;
 pub mod winners;
 
 pub use processed_events::ProcessedEvents;

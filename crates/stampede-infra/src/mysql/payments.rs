@@ -6,6 +6,7 @@
 //! deadlock; balances with `WHERE balance >= ?`; coupons ISSUED → USED only
 //! for their owner; status changes only from the state they were read in.
 
+use super::catalog::take_points;
 use super::orders::{find_order, find_order_on, Order};
 use crate::outbox::OutboxWriter;
 use chrono::Utc;
@@ -13,7 +14,7 @@ use sqlx::{MySqlConnection, MySqlPool};
 use stampede_core::events::EventEnvelope;
 use stampede_core::order::{OrderLine, OrderStatus};
 use stampede_core::payment::{
-    PaidLine, PaymentFailed, PaymentMethod, PaymentStatus, PaymentSucceeded,
+    PaidLine, PaymentFailed, PaymentMethod, PaymentStatus, PaymentSucceeded, Purchase,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -68,14 +69,19 @@ pub struct Paid {
     pub amount: u64,
 }
 
-fn paid_lines(lines: &[OrderLine]) -> Vec<PaidLine> {
-    lines
-        .iter()
-        .map(|l| PaidLine {
-            option_id: l.option_id,
-            quantity: l.quantity,
-        })
-        .collect()
+/// What a payment of `order` pays for, as payment events carry it.
+fn purchase_of(order: &Order) -> Purchase {
+    Purchase::Order {
+        order_id: order.id,
+        lines: order
+            .lines
+            .iter()
+            .map(|l| PaidLine {
+                option_id: l.option_id,
+                quantity: l.quantity,
+            })
+            .collect(),
+    }
 }
 
 fn is_deadlock(error: &PaymentError) -> bool {
@@ -217,19 +223,8 @@ async fn try_pay_with_points(
 ) -> Result<Paid, PaymentError> {
     let mut tx = pool.begin().await?;
     lock_pending_order(&mut tx, order.id, order.user_id).await?;
-    if order.pricing.total > 0 {
-        let taken = sqlx::query(
-            "UPDATE user_points SET balance = balance - ? WHERE user_id = ? AND balance >= ?",
-        )
-        .bind(order.pricing.total)
-        .bind(order.user_id)
-        .bind(order.pricing.total)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if taken != 1 {
-            return Err(PaymentError::InsufficientPoints);
-        }
+    if !take_points(&mut tx, order.user_id, order.pricing.total).await? {
+        return Err(PaymentError::InsufficientPoints);
     }
     use_coupons(&mut tx, order).await?;
     set_order_status(
@@ -248,11 +243,10 @@ async fn try_pay_with_points(
     .await?;
     let event = PaymentSucceeded {
         payment_id,
-        order_id: order.id,
         user_id: order.user_id,
         amount: order.pricing.total,
         method: PaymentMethod::Points,
-        lines: paid_lines(&order.lines),
+        purchase: purchase_of(order),
     };
     outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
     // The option rows are the hot ones every buyer shares: they are locked
@@ -279,7 +273,7 @@ async fn record_refusal(
         insert_payment(&mut tx, order, method, PaymentStatus::Failed, Some(reason)).await?;
     let event = PaymentFailed {
         payment_id: Some(payment_id),
-        order_id: order.id,
+        purchase: purchase_of(order),
         user_id: order.user_id,
         amount: order.pricing.total,
         method,
@@ -437,11 +431,10 @@ pub async fn settle_card_payment(
             .await?;
             let event = PaymentSucceeded {
                 payment_id,
-                order_id,
                 user_id: order.user_id,
                 amount: order.pricing.total,
                 method,
-                lines: paid_lines(&order.lines),
+                purchase: purchase_of(&order),
             };
             outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
         }
@@ -465,7 +458,7 @@ pub async fn settle_card_payment(
             }
             let event = PaymentFailed {
                 payment_id: Some(payment_id),
-                order_id,
+                purchase: purchase_of(&order),
                 user_id: order.user_id,
                 amount: order.pricing.total,
                 method,

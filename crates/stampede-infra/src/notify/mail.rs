@@ -28,6 +28,15 @@ impl Mailer {
         }))
     }
 
+    /// The configured mailer, or `None` (logged) when there is no SMTP host
+    /// or its settings are unusable: e-mails are then only recorded.
+    pub fn configured(settings: &NotifySettings) -> Option<Self> {
+        Self::from_settings(settings).unwrap_or_else(|error| {
+            tracing::error!(%error, "SMTP settings are unusable; e-mails will be recorded only");
+            None
+        })
+    }
+
     pub async fn send(&self, to: &str, subject: &str, body: String) -> anyhow::Result<()> {
         let message = Message::builder()
             .from(self.from.clone())

@@ -1,11 +1,14 @@
-//! Outbound notifications: webhooks (data platform, Slack-style) and e-mail.
+//! Outbound notifications: webhooks (data platform, Slack-style), e-mail,
+//! and the send log that makes each of them happen once per event.
 //!
 //! Each is optional: an empty URL or SMTP host switches it off (e-mails are
 //! then recorded in the `notifications` table instead of sent).
 
+mod log;
 mod mail;
 mod webhook;
 
+pub use log::{Notice, NotificationLog, NotifyError};
 pub use mail::Mailer;
 pub use webhook::{post_json, WebhookError};
 
@@ -29,4 +32,11 @@ pub struct NotifySettings {
     /// An option whose stock drops below this after a payment raises a low-stock alert.
     pub low_stock_threshold: u64,
     pub http_timeout_ms: u64,
+}
+
+impl NotifySettings {
+    /// Where a user's e-mail goes (users have no address of their own here yet).
+    pub fn recipient_of(&self, user_id: u64) -> String {
+        format!("user-{user_id}@{}", self.recipient_domain)
+    }
 }

@@ -1,11 +1,19 @@
 //! Redis: one multiplexed, self-reconnecting connection shared by the
-//! process, and the FCFS gate's Lua scripts ([`FcfsGate`]).
+//! process, and the Lua-scripted structures built on it: the FCFS gate
+//! ([`FcfsGate`]), the concert waiting queue ([`WaitingQueue`]), seat holds
+//! ([`SeatHolds`]) and the sold-out ranking ([`SoldOutRanking`]).
 
 mod coupon_requests;
 mod fcfs_gate;
+mod seat_holds;
+mod sold_out_ranking;
+mod waiting_queue;
 
 pub use coupon_requests::CouponRequests;
 pub use fcfs_gate::{FcfsGate, GateSnapshot, Reservation};
+pub use seat_holds::{HoldConfirmation, SeatHolds};
+pub use sold_out_ranking::SoldOutRanking;
+pub use waiting_queue::{Admission, QueueTicket, WaitingQueue};
 
 use serde::Deserialize;
 

@@ -4,9 +4,10 @@
 use super::dead_letter::{self, FailedRecord, FailureCause};
 use super::{BatchEventHandler, ConsumedEvent, ConsumerSpec, EventHandler, Handler, HandlerError};
 use crate::kafka::{EventProducer, KafkaSettings, TopicNames};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use stampede_core::events::EventEnvelope;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -78,6 +79,42 @@ impl Polled {
     }
 }
 
+/// Exports each assigned partition's lag from librdkafka's statistics as
+/// `stampede_consumer_lag{consumer, group, topic, partition}`: the broker's
+/// high watermark minus the group's committed offset. librdkafka reports −1
+/// until it knows both ends, and some brokers (tansu's memory engine) count
+/// the high watermark in batches rather than records, so the value is
+/// clamped at 0; on Apache Kafka it is exact.
+struct LagReporter {
+    consumer: String,
+    group: String,
+}
+
+impl ClientContext for LagReporter {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in statistics.topics {
+            for (partition, stats) in stats.partitions {
+                // Partition −1 is librdkafka's internal "unassigned" queue.
+                if partition < 0 {
+                    continue;
+                }
+                metrics::gauge!(
+                    "stampede_consumer_lag",
+                    "consumer" => self.consumer.clone(),
+                    "group" => self.group.clone(),
+                    "topic" => topic.clone(),
+                    "partition" => partition.to_string()
+                )
+                .set(stats.consumer_lag.max(0) as f64);
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagReporter {}
+
+type LagConsumer = StreamConsumer<LagReporter>;
+
 struct Runner {
     name: String,
     group: String,
@@ -98,7 +135,11 @@ pub async fn run_consumer(
     let names = TopicNames::new(&settings);
     let group = names.group(&spec.group_id);
     let c = &settings.consumer;
-    let consumer: StreamConsumer = ClientConfig::new()
+    let lag = LagReporter {
+        consumer: spec.name.clone(),
+        group: group.clone(),
+    };
+    let consumer: LagConsumer = ClientConfig::new()
         .set("bootstrap.servers", &settings.bootstrap_servers)
         .set("group.id", &group)
         .set("client.id", format!("stampede-{}", spec.name))
@@ -107,7 +148,8 @@ pub async fn run_consumer(
         .set("session.timeout.ms", c.session_timeout_ms.to_string())
         .set("heartbeat.interval.ms", c.heartbeat_interval_ms.to_string())
         .set("fetch.wait.max.ms", c.fetch_wait_max_ms.to_string())
-        .create()?;
+        .set("statistics.interval.ms", c.stats_interval_ms.to_string())
+        .create_with_context(lag)?;
     let topics: Vec<String> = spec.topics.iter().map(|t| names.physical(t)).collect();
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_refs)?;
@@ -389,7 +431,7 @@ impl Runner {
     /// and remembers the positions in `positions` for the final commit.
     fn commit(
         &self,
-        consumer: &StreamConsumer,
+        consumer: &LagConsumer,
         batch: &[Polled],
         done: &[bool],
         positions: &mut BTreeMap<(String, i32), i64>,
@@ -415,7 +457,7 @@ impl Runner {
         self.commit_list(consumer, &list, CommitMode::Async);
     }
 
-    fn commit_list(&self, consumer: &StreamConsumer, list: &TopicPartitionList, mode: CommitMode) {
+    fn commit_list(&self, consumer: &LagConsumer, list: &TopicPartitionList, mode: CommitMode) {
         if list.count() == 0 {
             return;
         }

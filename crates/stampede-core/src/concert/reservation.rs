@@ -1,0 +1,135 @@
+//! Reservations: a seat held for one buyer until they pay or the hold ends.
+
+use crate::events::{topics, DomainEvent};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// PENDING (the seat is held) → CONFIRMED (paid) | CANCELLED (payment
+/// failed, compensated) | EXPIRED (the hold ran out). Every state but
+/// PENDING is terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationStatus {
+    Pending,
+    Confirmed,
+    Cancelled,
+    Expired,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a {from:?} reservation cannot become {to:?}")]
+pub struct InvalidReservationTransition {
+    pub from: ReservationStatus,
+    pub to: ReservationStatus,
+}
+
+impl ReservationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Confirmed => "CONFIRMED",
+            Self::Cancelled => "CANCELLED",
+            Self::Expired => "EXPIRED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Confirmed,
+            Self::Cancelled,
+            Self::Expired,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        self != Self::Pending
+    }
+
+    pub fn confirm(self) -> Result<Self, InvalidReservationTransition> {
+        self.to(Self::Confirmed)
+    }
+
+    pub fn cancel(self) -> Result<Self, InvalidReservationTransition> {
+        self.to(Self::Cancelled)
+    }
+
+    pub fn expire(self) -> Result<Self, InvalidReservationTransition> {
+        self.to(Self::Expired)
+    }
+
+    /// What a reader should see at `now`: a PENDING reservation whose hold
+    /// has passed is EXPIRED even before anything wrote it down.
+    pub fn as_of(self, hold_expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        if self == Self::Pending && hold_expires_at <= now {
+            Self::Expired
+        } else {
+            self
+        }
+    }
+
+    fn to(self, to: Self) -> Result<Self, InvalidReservationTransition> {
+        match self {
+            Self::Pending => Ok(to),
+            from => Err(InvalidReservationTransition { from, to }),
+        }
+    }
+}
+
+/// `reservation.created`: a seat is held for `user_id` until `hold_expires_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReservationCreated {
+    pub reservation_id: u64,
+    pub user_id: u64,
+    pub concert_id: u64,
+    pub schedule_id: u64,
+    pub seat_id: u64,
+    pub price: u64,
+    /// The value of the seat's Redis hold key.
+    pub hold_id: Uuid,
+    pub hold_expires_at: DateTime<Utc>,
+}
+
+impl DomainEvent for ReservationCreated {
+    const EVENT_TYPE: &'static str = topics::RESERVATION_CREATED;
+    fn aggregate_type(&self) -> &'static str {
+        "reservation"
+    }
+    fn aggregate_id(&self) -> String {
+        self.reservation_id.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReservationStatus::*;
+    use chrono::Duration;
+
+    #[test]
+    fn only_pending_reservations_move() {
+        assert_eq!(Pending.confirm(), Ok(Confirmed));
+        assert_eq!(Pending.cancel(), Ok(Cancelled));
+        assert_eq!(Pending.expire(), Ok(Expired));
+        for terminal in [Confirmed, Cancelled, Expired] {
+            assert!(terminal.is_terminal());
+            assert!(terminal.confirm().is_err());
+            assert!(terminal.cancel().is_err());
+            assert!(terminal.expire().is_err());
+        }
+    }
+
+    #[test]
+    fn a_pending_reservation_past_its_hold_reads_as_expired() {
+        let now = chrono::Utc::now();
+        assert_eq!(Pending.as_of(now - Duration::seconds(1), now), Expired);
+        assert_eq!(Pending.as_of(now + Duration::seconds(1), now), Pending);
+        assert_eq!(
+            Confirmed.as_of(now - Duration::seconds(1), now),
+            Confirmed,
+            "a paid seat stays paid"
+        );
+    }
+}

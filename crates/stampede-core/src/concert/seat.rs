@@ -1,0 +1,122 @@
+//! Seats: a grade, a price and a state.
+
+use serde::{Deserialize, Serialize};
+
+/// AVAILABLE → HELD (a reservation holds it while its buyer pays) → SOLD;
+/// HELD → AVAILABLE when the hold is released or cancelled. SOLD is terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Sold,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a {from:?} seat cannot become {to:?}")]
+pub struct InvalidSeatTransition {
+    pub from: SeatStatus,
+    pub to: SeatStatus,
+}
+
+impl SeatStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "AVAILABLE",
+            Self::Held => "HELD",
+            Self::Sold => "SOLD",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Available, Self::Held, Self::Sold]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+
+    pub fn hold(self) -> Result<Self, InvalidSeatTransition> {
+        self.to(Self::Held, Self::Available)
+    }
+
+    pub fn sell(self) -> Result<Self, InvalidSeatTransition> {
+        self.to(Self::Sold, Self::Held)
+    }
+
+    pub fn release(self) -> Result<Self, InvalidSeatTransition> {
+        self.to(Self::Available, Self::Held)
+    }
+
+    /// Moves to `to`, which is only reachable from `from`.
+    fn to(self, to: Self, from: Self) -> Result<Self, InvalidSeatTransition> {
+        if self == from {
+            Ok(to)
+        } else {
+            Err(InvalidSeatTransition { from: self, to })
+        }
+    }
+}
+
+/// A seat grade (`VIP`, `R`, `S`, `A`, …): 1–16 letters or digits, upper case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(try_from = "String", into = "String")]
+pub struct SeatGrade(String);
+
+impl SeatGrade {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let ok = (1..=16).contains(&text.len())
+            && text
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(format!(
+                "seat grade `{text}` must be 1-16 upper-case letters or digits"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SeatGrade {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&text)
+    }
+}
+
+impl From<SeatGrade> for String {
+    fn from(grade: SeatGrade) -> Self {
+        grade.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeatStatus::*;
+    use super::*;
+
+    #[test]
+    fn a_seat_is_held_before_it_is_sold_and_sold_is_final() {
+        assert_eq!(Available.hold(), Ok(Held));
+        assert_eq!(Held.sell(), Ok(Sold));
+        assert_eq!(Held.release(), Ok(Available));
+        assert!(Available.sell().is_err(), "no sale without a hold");
+        assert!(Held.hold().is_err());
+        for transition in [SeatStatus::hold, SeatStatus::sell, SeatStatus::release] {
+            assert!(transition(Sold).is_err(), "SOLD is terminal");
+        }
+    }
+
+    #[test]
+    fn grades_are_short_upper_case_words() {
+        assert!(SeatGrade::parse("VIP").is_ok());
+        assert!(SeatGrade::parse("R1").is_ok());
+        assert!(SeatGrade::parse("").is_err());
+        assert!(SeatGrade::parse("vip").is_err());
+        assert!(SeatGrade::parse("SEVENTEEN-LETTERS").is_err());
+    }
+}

@@ -1,0 +1,44 @@
+//! The sold-out ranking's Redis side: a sorted set of schedules scored by
+//! how many milliseconds they took to sell out (fastest first). MariaDB's
+//! `sold_out_rankings` is the truth; this set is what readers are served
+//! from, and it is rebuilt from the table when Redis lost it.
+
+use super::ConnectionManager;
+use redis::{AsyncCommands, RedisError};
+
+#[derive(Clone)]
+pub struct SoldOutRanking {
+    redis: ConnectionManager,
+    key: String,
+}
+
+impl SoldOutRanking {
+    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+        Self {
+            redis,
+            key: format!("{prefix}ranking:sold-out"),
+        }
+    }
+
+    /// Records a sell-out; a schedule keeps its first score (`ZADD NX`).
+    pub async fn record(&self, schedule_id: u64, sell_out_ms: u64) -> Result<(), RedisError> {
+        redis::cmd("ZADD")
+            .arg(&self.key)
+            .arg("NX")
+            .arg(sell_out_ms)
+            .arg(schedule_id)
+            .query_async(&mut self.redis.clone())
+            .await
+    }
+
+    /// The fastest `limit` schedules: (schedule id, sell-out ms).
+    pub async fn top(&self, limit: usize) -> Result<Vec<(u64, u64)>, RedisError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.redis
+            .clone()
+            .zrange_withscores(&self.key, 0, limit as isize - 1)
+            .await
+    }
+}
