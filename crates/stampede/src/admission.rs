@@ -65,7 +65,8 @@ impl QueueAdmission {
 
     /// Runs a step every interval until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut ticks = tokio::time::interval(self.settings.admit_interval());
+        let interval = self.settings.admit_interval();
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

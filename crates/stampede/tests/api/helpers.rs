@@ -40,6 +40,8 @@ pub fn test_settings() -> Settings {
     settings.kafka.consumer.retry_backoff_ms = 100;
     settings.kafka.consumer.max_wait_ms = 200;
     settings.outbox.poll_interval_ms = 100;
+    settings.kafka.consumer.stats_interval_ms = 1000;
+    settings.concert.admit_interval_ms = 100;
     // Bursts come from one test client; limits have their own test.
     settings.rate_limit.per_user_per_sec = 0;
     settings.rate_limit.global_per_sec = 0;
@@ -75,7 +77,11 @@ fn run(app: Application, settings: Settings) -> TestApp {
         address,
         settings,
         infra,
-        client: reqwest::Client::new(),
+        // No test request may hang: a stuck server becomes a failure that says so.
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("a reqwest client builds"),
         shutdown,
         handle,
     }

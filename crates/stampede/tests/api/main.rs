@@ -4,12 +4,15 @@
 
 mod after_payment;
 mod backbone;
+mod box_office;
 mod card;
 mod chaos;
+mod concerts;
 mod fcfs;
 mod fcfs_failures;
 mod helpers;
 mod http;
 mod payments;
+mod post_payment;
 mod resilience;
 mod sink;
