@@ -35,6 +35,8 @@ enum Command {
     Reconcile(stampede::commands::reconcile::ReconcileArgs),
     /// Run a payment-gateway simulator.
     PgSim(stampede::commands::pg_sim::PgSimConfig),
+    /// Dead letters: list, show, replay.
+    Dlt(stampede::commands::dlt::DltArgs),
     /// Reports streamed from the database.
     #[command(subcommand)]
     Report(stampede::commands::report::ReportCommand),
@@ -64,6 +66,7 @@ fn main() -> std::process::ExitCode {
             }
             Command::Audit(audit) => stampede::commands::audit::run(settings, audit).await,
             Command::Reconcile(args) => stampede::commands::reconcile::run(settings, args).await,
+            Command::Dlt(args) => stampede::commands::dlt::run(settings, args).await,
             Command::Report(report) => stampede::commands::report::run(settings, report).await,
             Command::Bench(bench) => stampede::bench::run(settings, bench).await,
             Command::PgSim(config) => stampede::commands::pg_sim::run(config).await,

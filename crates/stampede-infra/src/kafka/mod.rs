@@ -6,6 +6,7 @@
 //! for local runs and tests.
 
 pub mod consumer;
+pub mod dead_letter_reader;
 mod event_sink;
 mod producer;
 mod settings;

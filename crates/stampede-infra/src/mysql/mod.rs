@@ -5,6 +5,7 @@ pub mod campaigns;
 pub mod catalog;
 pub mod concerts;
 pub mod coupons;
+pub mod dlt_replays;
 pub mod idempotency;
 pub mod orders;
 pub mod payments;

@@ -11,10 +11,9 @@
 
 use crate::configuration::Settings;
 use anyhow::Context;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{ClientConfig, Message};
 use stampede_core::events::topics;
 use stampede_core::fcfs::{PoolKind, PoolRef, PoolStatus};
+use stampede_infra::kafka::dead_letter_reader::read_dead_letters;
 use stampede_infra::mysql::coupons;
 use stampede_infra::Infra;
 use std::collections::HashMap;
@@ -210,36 +209,15 @@ pub async fn repair_coupons(infra: &Infra, policy_id: u64) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Reads `coupon.issued.DLT` from the start (a throw-away group) until it is
-/// quiet for two seconds, counting letters keyed by this policy. Watermarks
-/// are not trusted: some brokers report them per batch.
+/// Counts the letters of `coupon.issued.DLT` keyed by this policy.
 async fn count_dead_letters(infra: &Infra, policy_id: u64) -> anyhow::Result<u64> {
     let topic = infra
         .topics
         .dead_letter(&infra.topics.physical(topics::COUPON_ISSUED));
-    let kafka = infra.kafka();
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &kafka.bootstrap_servers)
-        .set("group.id", format!("audit-{}", uuid::Uuid::now_v7()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set(
-            "session.timeout.ms",
-            kafka.consumer.session_timeout_ms.to_string(),
-        )
-        .set(
-            "heartbeat.interval.ms",
-            kafka.consumer.heartbeat_interval_ms.to_string(),
-        )
-        .create()?;
-    consumer.subscribe(&[&topic])?;
     let key = policy_id.to_string();
-    let mut count = 0;
-    let quiet = Duration::from_secs(2) + Duration::from_millis(kafka.consumer.session_timeout_ms);
-    while let Ok(Ok(message)) = tokio::time::timeout(quiet, consumer.recv()).await {
-        if message.key() == Some(key.as_bytes()) {
-            count += 1;
-        }
-    }
-    Ok(count)
+    let letters = read_dead_letters(infra.kafka(), &topic, Duration::from_secs(1)).await?;
+    Ok(letters
+        .iter()
+        .filter(|l| l.key.as_deref() == Some(key.as_bytes()))
+        .count() as u64)
 }

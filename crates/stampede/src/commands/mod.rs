@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod demo;
+pub mod dlt;
 pub mod migrate;
 pub mod pg_sim;
 pub mod reconcile;

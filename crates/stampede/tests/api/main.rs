@@ -8,6 +8,7 @@ mod box_office;
 mod card;
 mod chaos;
 mod concerts;
+mod dlt;
 mod fcfs;
 mod fcfs_failures;
 mod helpers;

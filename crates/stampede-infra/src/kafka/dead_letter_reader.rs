@@ -1,0 +1,216 @@
+//! Reading dead letters back, for operators (`stampede dlt`) and audits.
+//!
+//! A DLT is read with a consumer *assigned* to its partitions from the
+//! beginning (no group: nothing is committed, no rebalance to wait for)
+//! until no record has arrived for a quiet period. The end is never taken
+//! from high watermarks or end-of-partition events, because some
+//! Kafka-protocol brokers (tansu's memory engine) count watermarks in
+//! batches rather than records; watermarks only tell which partitions are
+//! empty (high = low means no batch at all), which holds on every broker.
+
+use super::consumer::dead_letter::{
+    decode_be_number, EXCEPTION_FQCN, EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE,
+    ORIGINAL_CONSUMER_GROUP, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TIMESTAMP,
+    ORIGINAL_TOPIC,
+};
+use super::{KafkaSettings, OutgoingRecord, TopicNames};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::time::Duration;
+
+/// Marks a replayed record with the dead letter it came from
+/// (`<dlt topic>/<partition>/<offset>`).
+pub const REPLAYED_FROM: &str = "stampede-replayed-from";
+
+/// One record of a `<topic>.DLT`.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// When it was dead-lettered (ms since the epoch).
+    pub timestamp_ms: Option<i64>,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl DeadLetter {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn text(&self, name: &str) -> Option<String> {
+        self.header(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    fn number(&self, name: &str) -> Option<i64> {
+        self.header(name).and_then(decode_be_number)
+    }
+
+    pub fn original_topic(&self) -> Option<String> {
+        self.text(ORIGINAL_TOPIC)
+    }
+
+    pub fn original_partition(&self) -> Option<i64> {
+        self.number(ORIGINAL_PARTITION)
+    }
+
+    pub fn original_offset(&self) -> Option<i64> {
+        self.number(ORIGINAL_OFFSET)
+    }
+
+    pub fn original_timestamp_ms(&self) -> Option<i64> {
+        self.number(ORIGINAL_TIMESTAMP)
+    }
+
+    /// The consumer group that gave up on the record.
+    pub fn consumer_group(&self) -> Option<String> {
+        self.text(ORIGINAL_CONSUMER_GROUP)
+    }
+
+    pub fn exception(&self) -> (Option<String>, Option<String>, Option<String>) {
+        (
+            self.text(EXCEPTION_FQCN),
+            self.text(EXCEPTION_MESSAGE),
+            self.text(EXCEPTION_STACKTRACE),
+        )
+    }
+
+    /// `<topic>/<partition>/<offset>`: how a replay names its source.
+    pub fn position(&self) -> String {
+        format!("{}/{}/{}", self.topic, self.partition, self.offset)
+    }
+
+    /// The record to publish to the original topic again: the original key,
+    /// value and headers, without the `kafka_dlt-*` ones, marked with
+    /// [`REPLAYED_FROM`]. `None` when the letter names no original topic.
+    pub fn replay_record(&self) -> Option<OutgoingRecord> {
+        let topic = self.original_topic()?;
+        let mut headers: Vec<(String, Vec<u8>)> = self
+            .headers
+            .iter()
+            .filter(|(name, _)| !name.starts_with("kafka_dlt-") && name != REPLAYED_FROM)
+            .cloned()
+            .collect();
+        headers.push((REPLAYED_FROM.to_owned(), self.position().into_bytes()));
+        Some(OutgoingRecord {
+            topic,
+            partition: None,
+            key: self.key.clone(),
+            payload: self.payload.clone(),
+            headers,
+        })
+    }
+}
+
+/// The physical names of the dead-letter topics that carry this
+/// deployment's topic prefix.
+pub async fn dead_letter_topics(settings: &KafkaSettings) -> anyhow::Result<Vec<String>> {
+    let client: StreamConsumer = base_config(settings).create()?;
+    let names = TopicNames::new(settings);
+    let metadata =
+        tokio::task::spawn_blocking(move || client.fetch_metadata(None, Duration::from_secs(10)))
+            .await??;
+    let mut topics: Vec<String> = metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_owned())
+        .filter(|name| TopicNames::is_dead_letter(name) && names.logical(name).is_some())
+        .collect();
+    topics.sort();
+    Ok(topics)
+}
+
+fn base_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.bootstrap_servers)
+        // Required by librdkafka; nothing is ever committed under it.
+        .set(
+            "group.id",
+            format!("stampede-dlt-reader-{}", uuid::Uuid::now_v7()),
+        )
+        .set("enable.auto.commit", "false")
+        .set(
+            "fetch.wait.max.ms",
+            settings.consumer.fetch_wait_max_ms.to_string(),
+        );
+    config
+}
+
+/// How long to wait for the first record of a partition known not to be empty.
+const FIRST_RECORD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The partitions of `topic` that hold at least one record batch.
+async fn non_empty_partitions(settings: &KafkaSettings, topic: &str) -> anyhow::Result<Vec<i32>> {
+    let client: StreamConsumer = base_config(settings).create()?;
+    let name = topic.to_owned();
+    let partitions = tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(10);
+        let metadata = client.fetch_metadata(Some(&name), timeout)?;
+        let Some(found) = metadata.topics().first().filter(|t| t.error().is_none()) else {
+            return Ok(None);
+        };
+        let mut non_empty = Vec::new();
+        for partition in found.partitions() {
+            let (low, high) = client.fetch_watermarks(&name, partition.id(), timeout)?;
+            if high > low {
+                non_empty.push(partition.id());
+            }
+        }
+        Ok::<_, rdkafka::error::KafkaError>(Some(non_empty))
+    })
+    .await??;
+    partitions.ok_or_else(|| anyhow::anyhow!("topic {topic} does not exist"))
+}
+
+/// Reads every record of `topic` (physical name) until none has arrived
+/// for `quiet`; sorted by partition and offset.
+pub async fn read_dead_letters(
+    settings: &KafkaSettings,
+    topic: &str,
+    quiet: Duration,
+) -> anyhow::Result<Vec<DeadLetter>> {
+    let partitions = non_empty_partitions(settings, topic).await?;
+    if partitions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let consumer: StreamConsumer = base_config(settings).create()?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in partitions {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let mut letters = Vec::new();
+    let mut wait = FIRST_RECORD_TIMEOUT;
+    while let Ok(polled) = tokio::time::timeout(wait, consumer.recv()).await {
+        wait = quiet;
+        let message = polled?;
+        let letter = DeadLetter {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms: message.timestamp().to_millis(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            headers: message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        letters.push(letter);
+    }
+    letters.sort_by_key(|l| (l.partition, l.offset));
+    Ok(letters)
+}
