@@ -27,10 +27,7 @@ pub fn prometheus() -> PrometheusHandle {
                 )
                 .expect("buckets are non-empty")
                 .install_recorder()
-                .map(|handle| {
-                    crate::metric_catalog::describe_all();
-                    handle
-                })
+                .inspect(|_| crate::metric_catalog::describe_all())
                 .expect("the Prometheus recorder is installed once")
         })
         .clone()

@@ -121,41 +121,42 @@ async fn find_on(
     Ok(row.map(reservation))
 }
 
-/// Locks seat `seat_id` (the first lock of every change) and returns
-/// (schedule, concert, price, status, holding reservation, hold end).
+/// A seat as its lock found it.
+struct LockedSeat {
+    schedule_id: u64,
+    concert_id: u64,
+    price: u64,
+    status: SeatStatus,
+    /// The reservation holding or owning it.
+    holder: Option<u64>,
+    hold_until: Option<DateTime<Utc>>,
+}
+
+type SeatLockRow = (u64, u64, u64, String, Option<u64>, Option<NaiveDateTime>);
+
+/// Locks seat `seat_id`: the first lock of every change to a seat or its
+/// reservations.
 async fn lock_seat(
     conn: &mut MySqlConnection,
     seat_id: u64,
-) -> Result<
-    Option<(
-        u64,
-        u64,
-        u64,
-        SeatStatus,
-        Option<u64>,
-        Option<DateTime<Utc>>,
-    )>,
-    sqlx::Error,
-> {
-    let row: Option<(u64, u64, u64, String, Option<u64>, Option<NaiveDateTime>)> = sqlx::query_as(
+) -> Result<Option<LockedSeat>, sqlx::Error> {
+    let row: Option<SeatLockRow> = sqlx::query_as(
         "SELECT s.schedule_id, sc.concert_id, s.price, s.status, s.reservation_id, s.hold_until \
          FROM seats s JOIN concert_schedules sc ON sc.id = s.schedule_id WHERE s.id = ? FOR UPDATE",
     )
     .bind(seat_id)
     .fetch_optional(conn)
     .await?;
-    Ok(
-        row.map(|(schedule, concert, price, status, holder, until)| {
-            (
-                schedule,
-                concert,
-                price,
-                SeatStatus::parse(&status).unwrap_or(SeatStatus::Sold),
-                holder,
-                until.map(utc),
-            )
-        }),
-    )
+    Ok(row.map(
+        |(schedule_id, concert_id, price, status, holder, until)| LockedSeat {
+            schedule_id,
+            concert_id,
+            price,
+            status: SeatStatus::parse(&status).unwrap_or(SeatStatus::Sold),
+            holder,
+            hold_until: until.map(utc),
+        },
+    ))
 }
 
 /// A seat's change: from a state and holder to another.
@@ -244,20 +245,18 @@ pub async fn hold_seat(
         seat_id: request.seat_id,
     };
     let mut tx = pool.begin().await?;
-    let Some((schedule_id, concert_id, price, status, holder, hold_until)) =
-        lock_seat(&mut tx, request.seat_id).await?
-    else {
+    let Some(seat) = lock_seat(&mut tx, request.seat_id).await? else {
         return Err(not_found);
     };
-    if schedule_id != request.schedule_id {
+    if seat.schedule_id != request.schedule_id {
         return Err(not_found);
     }
     let now = Utc::now();
     // A hold that ran out is released before the seat is held again.
-    let from = match status {
+    let from = match seat.status {
         SeatStatus::Available => SeatStatus::Available,
-        SeatStatus::Held if hold_until.is_some_and(|until| until <= now) => {
-            if let Some(stale) = holder {
+        SeatStatus::Held if seat.hold_until.is_some_and(|until| until <= now) => {
+            if let Some(stale) = seat.holder {
                 let expired = ReservationStatus::Pending
                     .expire()
                     .expect("PENDING expires");
@@ -272,10 +271,10 @@ pub async fn hold_seat(
          hold_expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(request.user_id)
-    .bind(concert_id)
-    .bind(schedule_id)
+    .bind(seat.concert_id)
+    .bind(seat.schedule_id)
     .bind(request.seat_id)
-    .bind(price)
+    .bind(seat.price)
     .bind(ReservationStatus::Pending.as_str())
     .bind(request.hold_id.to_string())
     .bind(request.hold_expires_at.naive_utc())
@@ -298,7 +297,7 @@ pub async fn hold_seat(
     .expect("an available (or released) seat can be held");
     let change = SeatMove {
         from,
-        holder_before: holder.filter(|_| from == SeatStatus::Held),
+        holder_before: seat.holder.filter(|_| from == SeatStatus::Held),
         to: held,
         holder_after: Some(id),
         hold_until: Some(request.hold_expires_at),
@@ -310,10 +309,10 @@ pub async fn hold_seat(
     let created = ReservationCreated {
         reservation_id: id,
         user_id: request.user_id,
-        concert_id,
-        schedule_id,
+        concert_id: seat.concert_id,
+        schedule_id: seat.schedule_id,
         seat_id: request.seat_id,
-        price,
+        price: seat.price,
         hold_id: request.hold_id,
         hold_expires_at: request.hold_expires_at,
     };
