@@ -1,8 +1,13 @@
-//! Seed 003's ReservationCreatedSeatLockConsumer: makes sure the Redis hold
-//! of a new reservation exists until the reservation's hold ends — extended
-//! when it is there, written again when Redis lost it (a restart between
-//! the hold and this event). The database decides: a reservation that is
-//! no longer PENDING, or whose hold is over, gets no hold.
+//! Seed 003's ReservationCreatedSeatLockConsumer: confirms the Redis hold of
+//! a new reservation until the reservation's hold ends, when it is still
+//! PENDING in the database and the hold is still its own.
+//!
+//! A hold that is gone is not written again. This consumer runs beside the
+//! post-payment cleanup, in its own group, and may see `reservation.created`
+//! after the cleanup released the hold of a failed payment: writing it back
+//! would leave a phantom hold on a seat the database has freed. The
+//! database's unique live reservation per seat guards the seat whether or
+//! not Redis holds it.
 
 use async_trait::async_trait;
 use stampede_core::concert::{ReservationCreated, ReservationStatus};
@@ -55,7 +60,7 @@ impl EventHandler for SeatLock {
             .await?;
         let outcome = match confirmation {
             HoldConfirmation::Extended => "extended",
-            HoldConfirmation::Restored => "restored",
+            HoldConfirmation::Gone => "gone",
             HoldConfirmation::Over => "over",
             HoldConfirmation::HeldByOther => {
                 // The database's unique live reservation per seat keeps the

@@ -23,8 +23,9 @@ static RELEASE: LazyLock<Script> =
 pub enum HoldConfirmation {
     /// The hold was there and now lasts until the reservation's expiry.
     Extended,
-    /// Redis had lost it (restart, eviction): it was written again.
-    Restored,
+    /// No hold: released (the payment was decided), expired, or lost with
+    /// Redis. Not written again; the database still guards the seat.
+    Gone,
     /// Another hold id owns the key: this reservation lost the seat in Redis.
     HeldByOther,
     /// The reservation's hold time is over: nothing to hold.
@@ -78,7 +79,7 @@ impl SeatHolds {
         Ok(value.and_then(|v| Uuid::parse_str(&v).ok()))
     }
 
-    /// Makes sure `hold_id` holds the seat until `expires_at`.
+    /// Extends `hold_id`'s hold of the seat until `expires_at`, if it still holds it.
     pub async fn confirm(
         &self,
         schedule_id: u64,
@@ -97,7 +98,7 @@ impl SeatHolds {
             .await?;
         Ok(match code {
             1 => HoldConfirmation::Extended,
-            2 => HoldConfirmation::Restored,
+            0 => HoldConfirmation::Gone,
             _ => HoldConfirmation::HeldByOther,
         })
     }

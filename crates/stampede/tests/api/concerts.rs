@@ -5,6 +5,7 @@ use crate::box_office::*;
 use crate::helpers::*;
 use stampede::admission::{AdmissionStep, QueueAdmission};
 use stampede_api::auth::Role;
+use stampede_infra::redis::HoldConfirmation;
 
 #[tokio::test]
 async fn the_queue_admits_in_arrival_order_and_active_time_runs_out() {
@@ -178,6 +179,46 @@ async fn twenty_buyers_of_one_seat_get_one_hold() {
     })
     .await;
     assert!(confirmed);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_released_hold_is_extended_never_written_back() {
+    let app = spawn_app().await;
+    let sale = on_sale(&app, 1, 1, 100).await;
+    let (schedule, seat) = (sale.schedule_ids[0], sale.seats[0][0]);
+    let token = admitted(&app, 45, sale.concert_id).await;
+    let (_, held) = hold(&app, 45, &token, schedule, seat).await;
+    let reservation = stampede_infra::mysql::reservations::find_reservation(
+        &app.infra.pool,
+        held["id"].as_u64().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let holds = &app.infra.seat_holds;
+    let (id, until) = (reservation.hold_id, reservation.hold_expires_at);
+    assert_eq!(
+        holds.confirm(schedule, seat, id, until).await.unwrap(),
+        HoldConfirmation::Extended
+    );
+    let other = uuid::Uuid::new_v4();
+    assert_eq!(
+        holds.confirm(schedule, seat, other, until).await.unwrap(),
+        HoldConfirmation::HeldByOther
+    );
+    assert!(
+        !holds.release(schedule, seat, other).await.unwrap(),
+        "not its hold"
+    );
+    // The cleanup released it (a payment was decided); a late confirmation
+    // must not resurrect it on a seat the database may have freed.
+    assert!(holds.release(schedule, seat, id).await.unwrap());
+    assert_eq!(
+        holds.confirm(schedule, seat, id, until).await.unwrap(),
+        HoldConfirmation::Gone
+    );
+    assert_eq!(holds.holder(schedule, seat).await.unwrap(), None);
     app.stop().await;
 }
 

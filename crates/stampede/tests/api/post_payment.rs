@@ -108,17 +108,25 @@ async fn a_failed_payment_is_compensated_once_even_when_redelivered() {
     // Redis hold released and the token ended (cleanup).
     let compensated = eventually(WAIT, || async {
         stored(&app, reservation).await == ("CANCELLED".into(), "AVAILABLE".into())
-            && app
-                .infra
-                .seat_holds
-                .holder(schedule, seat)
-                .await
-                .unwrap()
-                .is_none()
-            && token_status(&app, 71, sale.concert_id).await.0 == 404
     })
     .await;
     assert!(compensated, "{:?}", stored(&app, reservation).await);
+    let cleaned = eventually(WAIT, || async {
+        app.infra
+            .seat_holds
+            .holder(schedule, seat)
+            .await
+            .unwrap()
+            .is_none()
+            && token_status(&app, 71, sale.concert_id).await.0 == 404
+    })
+    .await;
+    assert!(
+        cleaned,
+        "hold {:?}, token {:?}",
+        app.infra.seat_holds.holder(schedule, seat).await,
+        token_status(&app, 71, sale.concert_id).await
+    );
     assert_eq!(
         balance(&app, 71).await,
         1_000,
