@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: provision, build, migrate, start `stampede serve` on
-# 127.0.0.1:8080 (restarting one this script started before), run the demo.
-# The server keeps running afterwards; stop it with scripts/stop.sh.
+# The main job: provision, build, migrate, start the payment-gateway
+# simulator (`stampede pg-sim`, 127.0.0.1:8081) and `stampede serve`
+# (127.0.0.1:8080) — restarting the ones this script started before — and
+# run the demo. Both keep running afterwards; stop them with scripts/stop.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/provision.sh
@@ -13,14 +14,20 @@ cargo build --release --quiet -p stampede
 "$BIN" migrate
 
 bash scripts/stop.sh
-echo "[run] starting stampede serve (logs: .stampede/serve.log)"
-nohup "$BIN" serve >"$STATE_DIR/serve.log" 2>&1 &
-echo $! >"$STATE_DIR/serve.pid"
-for _ in $(seq 1 60); do
-    curl -fsS http://127.0.0.1:8080/ready >/dev/null 2>&1 && break
-    sleep 0.5
-done
-curl -fsS http://127.0.0.1:8080/ready >/dev/null || { echo "[run] server not ready; see .stampede/serve.log"; exit 1; }
+start() { # name, then the command line
+    local name=$1; shift
+    echo "[run] starting stampede $name (logs: .stampede/$name.log)"
+    nohup "$BIN" "$@" >"$STATE_DIR/$name.log" 2>&1 &
+    echo $! >"$STATE_DIR/$name.pid"
+}
+start pg-sim pg-sim
+start serve serve
+# GET /ready over bash's /dev/tcp (a fresh machine may have no curl).
+ready() {
+    (exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /ready HTTP/1.0\r\n\r\n' >&3 && head -n1 <&3 | grep -q ' 200 ') 2>/dev/null
+}
+for _ in $(seq 1 120); do ready && break; sleep 0.5; done
+ready || { echo "[run] server not ready; see .stampede/serve.log"; exit 1; }
 
 "$BIN" demo
-echo "[run] server running on http://127.0.0.1:8080 (pid $(cat "$STATE_DIR/serve.pid")); stop it with scripts/stop.sh"
+echo "[run] server on http://127.0.0.1:8080 (pid $(cat "$STATE_DIR/serve.pid")), pg-sim on http://127.0.0.1:8081; stop both with scripts/stop.sh"

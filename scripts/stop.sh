@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Stops the server scripts/run.sh started (SIGTERM: graceful), if any.
+# Stops what scripts/run.sh started (SIGTERM: graceful), if it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PID_FILE=.stampede/serve.pid
-[ -f "$PID_FILE" ] || exit 0
-pid="$(cat "$PID_FILE")"
-if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    echo "[stop] stopped stampede serve (pid $pid)"
-fi
-rm -f "$PID_FILE"
+for name in serve pg-sim; do
+    pid_file=".stampede/$name.pid"
+    [ -f "$pid_file" ] || continue
+    pid="$(cat "$pid_file")"
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid"
+        for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+        echo "[stop] stopped stampede $name (pid $pid)"
+    fi
+    rm -f "$pid_file"
+done

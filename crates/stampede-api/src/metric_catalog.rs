@@ -300,6 +300,55 @@ pub fn describe_all() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// Every `"stampede_…"` string literal in the workspace's sources but
+    /// this file: the names the code records metrics under.
+    fn recorded_names(dir: &Path, names: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                recorded_names(&path, names);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && !path.ends_with("metric_catalog.rs")
+            {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for literal in text.split("\"stampede_").skip(1) {
+                    let name = literal.split('"').next().unwrap();
+                    if name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    {
+                        names.insert(format!("stampede_{name}"));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_catalog_lists_exactly_the_metrics_the_code_records() {
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let mut recorded = BTreeSet::new();
+        for krate in std::fs::read_dir(crates).unwrap() {
+            let src = krate.unwrap().path().join("src");
+            if src.is_dir() {
+                recorded_names(&src, &mut recorded);
+            }
+        }
+        let catalog: BTreeSet<String> = METRICS.iter().map(|m| m.name.to_owned()).collect();
+        let uncatalogued: Vec<_> = recorded.difference(&catalog).collect();
+        let never_recorded: Vec<_> = catalog.difference(&recorded).collect();
+        assert!(
+            uncatalogued.is_empty(),
+            "recorded but not in METRICS: {uncatalogued:?}"
+        );
+        assert!(
+            never_recorded.is_empty(),
+            "in METRICS but recorded nowhere: {never_recorded:?}"
+        );
+    }
 
     #[test]
     fn names_are_unique_and_histogram_series_resolve() {

@@ -3,6 +3,7 @@
 
 use crate::helpers::*;
 use crate::payments::product;
+use crate::pg_sim_process::{free_port, start_pg_sim, PgSimProcess};
 use stampede::commands::pg_sim::PgSimConfig;
 use stampede::reconcile::{Outcome, Reconciler};
 use stampede_api::auth::Role;
@@ -15,70 +16,6 @@ const SECRET: &str = "card-test-callback-secret-0123456789";
 struct Shop {
     app: TestApp,
     sim: PgSimProcess,
-}
-
-/// `stampede pg-sim` as a separate process, killed when dropped.
-struct PgSimProcess(std::process::Child);
-
-impl PgSimProcess {
-    fn cancel(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for PgSimProcess {
-    fn drop(&mut self) {
-        self.cancel();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts the simulator binary with `config`'s knobs and waits until it listens.
-async fn start_pg_sim(config: &PgSimConfig) -> (PgSimProcess, u16) {
-    let port = free_port();
-    let knobs = [
-        ("--port", port.to_string()),
-        ("--secret", config.secret.clone()),
-        ("--latency-min-ms", config.latency_min_ms.to_string()),
-        ("--latency-max-ms", config.latency_max_ms.to_string()),
-        ("--failure-rate", config.failure_rate.to_string()),
-        ("--timeout-rate", config.timeout_rate.to_string()),
-        ("--error-rate", config.error_rate.to_string()),
-        ("--query-latency-ms", config.query_latency_ms.to_string()),
-        (
-            "--lost-callback-rate",
-            config.lost_callback_rate.to_string(),
-        ),
-        (
-            "--duplicate-callback-rate",
-            config.duplicate_callback_rate.to_string(),
-        ),
-    ];
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"));
-    command
-        .arg("pg-sim")
-        .env("STAMPEDE__LOG__LEVEL", "warn")
-        .stdout(std::process::Stdio::null());
-    for (flag, value) in &knobs {
-        command.args([flag, value.as_str()]);
-    }
-    let process = PgSimProcess(command.spawn().expect("pg-sim starts"));
-    let listening = eventually(WAIT, || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-    })
-    .await;
-    assert!(listening, "pg-sim listens on {port}");
-    (process, port)
 }
 
 /// The shop and a PG simulator (its own process) configured by `sim`, wired to each other.

@@ -1,0 +1,102 @@
+//! The demo's HTTP client: the running server, seen as a client sees it.
+
+use anyhow::Context;
+use reqwest::Method;
+use stampede_api::auth::{JwtKeys, Role};
+
+/// An answer: status and JSON body (`null` when there is none).
+pub type Answer = (u16, serde_json::Value);
+
+pub struct Api {
+    http: reqwest::Client,
+    url: String,
+    keys: JwtKeys,
+}
+
+impl Api {
+    pub fn new(url: String, keys: JwtKeys) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("a reqwest client builds");
+        Self { http, url, keys }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn token(&self, user: u64, role: Role) -> String {
+        self.keys.issue(user, role)
+    }
+
+    /// Sends `body` to `path` as `user` (with `role`), plus `headers`.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<(u64, Role)>,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Answer> {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.url));
+        if let Some((id, role)) = user {
+            request = request.bearer_auth(self.token(id, role));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or_default()))
+    }
+
+    /// POST as a user; `Ok` only for a 2xx answer.
+    pub async fn post_ok(
+        &self,
+        path: &str,
+        user: (u64, Role),
+        body: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let (status, answer) = self
+            .call(Method::POST, path, Some(user), Some(body), &[])
+            .await?;
+        anyhow::ensure!(
+            (200..300).contains(&status),
+            "POST {path} answered {status}: {answer}"
+        );
+        Ok(answer)
+    }
+
+    pub async fn get(&self, path: &str, user: Option<(u64, Role)>) -> anyhow::Result<Answer> {
+        self.call(Method::GET, path, user, None, &[]).await
+    }
+
+    /// The server's `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+}
+
+/// Sum of every sample of `name` in Prometheus text.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| line.split(['{', ' ']).next() == Some(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
