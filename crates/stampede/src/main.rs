@@ -47,13 +47,22 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("stampede: {error}");
             return std::process::ExitCode::from(2);
         }
     };
+    // Commands that print a report keep the log to warnings, so it does not
+    // interleave with what they print (STAMPEDE__LOG__LEVEL or RUST_LOG still win).
+    let reports = matches!(
+        cli.command,
+        Command::Demo(_) | Command::Dlt(_) | Command::Audit(_) | Command::Report(_)
+    );
+    if reports && std::env::var_os("STAMPEDE__LOG__LEVEL").is_none() {
+        settings.log.level = "warn,librdkafka=error".into();
+    }
     stampede::tracing_setup::init(&settings.log);
     let runtime = tokio::runtime::Runtime::new().expect("starting the tokio runtime");
     let result = runtime.block_on(async {

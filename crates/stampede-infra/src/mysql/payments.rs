@@ -162,22 +162,42 @@ async fn set_order_status(
     Ok(moved == 1)
 }
 
-async fn insert_payment(
+/// A payment about to be written: who pays how much, how, for what.
+pub(crate) struct NewPayment {
+    pub purchase: Purchase,
+    pub user_id: u64,
+    pub method: PaymentMethod,
+    pub amount: u64,
+}
+
+impl NewPayment {
+    fn of_order(order: &Order, method: PaymentMethod) -> Self {
+        Self {
+            purchase: purchase_of(order),
+            user_id: order.user_id,
+            method,
+            amount: order.pricing.total,
+        }
+    }
+}
+
+/// Inserts the payment row (for an order or a reservation); returns its id.
+pub(crate) async fn insert_payment(
     conn: &mut MySqlConnection,
-    order: &Order,
-    method: PaymentMethod,
+    payment: &NewPayment,
     status: PaymentStatus,
     failure: Option<&str>,
 ) -> Result<u64, sqlx::Error> {
     let now = Utc::now().naive_utc();
     Ok(sqlx::query(
-        "INSERT INTO payments (order_id, user_id, method, amount, status, failure_reason, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO payments (order_id, reservation_id, user_id, method, amount, status, failure_reason, \
+         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(order.id)
-    .bind(order.user_id)
-    .bind(method.as_str())
-    .bind(order.pricing.total)
+    .bind(payment.purchase.order_id())
+    .bind(payment.purchase.reservation_id())
+    .bind(payment.user_id)
+    .bind(payment.method.as_str())
+    .bind(payment.amount)
     .bind(status.as_str())
     .bind(failure)
     .bind(now)
@@ -210,7 +230,8 @@ pub async fn pay_with_points(
     };
     if let Err(refusal) = result.as_ref().map(|_| ()) {
         if refusal.is_refusal() {
-            record_refusal(pool, outbox, &order, PaymentMethod::Points, &refusal.code()).await?;
+            let payment = NewPayment::of_order(&order, PaymentMethod::Points);
+            record_refusal(pool, outbox, &payment, &refusal.code()).await?;
         }
     }
     result
@@ -233,14 +254,8 @@ async fn try_pay_with_points(
         OrderStatus::Pending.pay().expect("PENDING can be paid"),
     )
     .await?;
-    let payment_id = insert_payment(
-        &mut tx,
-        order,
-        PaymentMethod::Points,
-        PaymentStatus::Success,
-        None,
-    )
-    .await?;
+    let payment = NewPayment::of_order(order, PaymentMethod::Points);
+    let payment_id = insert_payment(&mut tx, &payment, PaymentStatus::Success, None).await?;
     let event = PaymentSucceeded {
         payment_id,
         user_id: order.user_id,
@@ -260,23 +275,22 @@ async fn try_pay_with_points(
     })
 }
 
-/// A refused attempt: a FAILED payment row and `payment.failed`; the order stays PENDING.
-async fn record_refusal(
+/// A refused attempt: a FAILED payment row and `payment.failed`, in one
+/// transaction; what was bought (order or reservation) stays as it was.
+pub(crate) async fn record_refusal(
     pool: &MySqlPool,
     outbox: &OutboxWriter,
-    order: &Order,
-    method: PaymentMethod,
+    payment: &NewPayment,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let payment_id =
-        insert_payment(&mut tx, order, method, PaymentStatus::Failed, Some(reason)).await?;
+    let payment_id = insert_payment(&mut tx, payment, PaymentStatus::Failed, Some(reason)).await?;
     let event = PaymentFailed {
         payment_id: Some(payment_id),
-        purchase: purchase_of(order),
-        user_id: order.user_id,
-        amount: order.pricing.total,
-        method,
+        purchase: payment.purchase.clone(),
+        user_id: payment.user_id,
+        amount: payment.amount,
+        method: payment.method,
         reason: reason.to_owned(),
         refund_required: false,
     };
@@ -305,14 +319,8 @@ pub async fn begin_card_payment(
     if pending > 0 {
         return Err(PaymentError::InProgress(order_id));
     }
-    let payment_id = insert_payment(
-        &mut tx,
-        &order,
-        PaymentMethod::Card,
-        PaymentStatus::Pending,
-        None,
-    )
-    .await?;
+    let payment = NewPayment::of_order(&order, PaymentMethod::Card);
+    let payment_id = insert_payment(&mut tx, &payment, PaymentStatus::Pending, None).await?;
     tx.commit().await?;
     Ok((payment_id, order))
 }

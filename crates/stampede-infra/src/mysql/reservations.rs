@@ -10,14 +10,13 @@
 
 use super::catalog::take_points;
 use super::coupons::utc;
+use super::payments::{insert_payment, record_refusal, NewPayment};
 use crate::outbox::OutboxWriter;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::{MySqlConnection, MySqlPool};
 use stampede_core::concert::{ReservationCreated, ReservationStatus, SeatStatus};
 use stampede_core::events::EventEnvelope;
-use stampede_core::payment::{
-    PaymentFailed, PaymentMethod, PaymentStatus, PaymentSucceeded, Purchase,
-};
+use stampede_core::payment::{PaymentMethod, PaymentStatus, PaymentSucceeded, Purchase};
 use uuid::Uuid;
 
 /// A reservation as stored.
@@ -40,6 +39,16 @@ impl Reservation {
     /// What it is now: PENDING past its hold reads EXPIRED.
     pub fn status_now(&self) -> ReservationStatus {
         self.status.as_of(self.hold_expires_at, Utc::now())
+    }
+
+    /// A points payment of this reservation.
+    fn payment(&self) -> NewPayment {
+        NewPayment {
+            purchase: self.purchase(),
+            user_id: self.user_id,
+            method: PaymentMethod::Points,
+            amount: self.price,
+        }
     }
 
     /// What a payment of this reservation pays for.
@@ -387,7 +396,7 @@ pub async fn pay_reservation(
     let result = try_pay(pool, outbox, &reservation).await;
     if let Err(refusal) = &result {
         if refusal.is_refusal() {
-            record_refusal(pool, outbox, &reservation, refusal.code()).await?;
+            record_refusal(pool, outbox, &reservation.payment(), refusal.code()).await?;
         }
     }
     result
@@ -433,7 +442,8 @@ async fn try_pay(
             .expect("PENDING confirms"),
     )
     .await?;
-    let payment_id = insert_payment(&mut tx, &locked, PaymentStatus::Success, None).await?;
+    let payment_id =
+        insert_payment(&mut tx, &locked.payment(), PaymentStatus::Success, None).await?;
     let paid = PaymentSucceeded {
         payment_id,
         user_id: locked.user_id,
@@ -448,55 +458,6 @@ async fn try_pay(
         reservation_id: locked.id,
         amount: locked.price,
     })
-}
-
-async fn insert_payment(
-    conn: &mut MySqlConnection,
-    reservation: &Reservation,
-    status: PaymentStatus,
-    failure: Option<&str>,
-) -> Result<u64, sqlx::Error> {
-    let now = Utc::now().naive_utc();
-    Ok(sqlx::query(
-        "INSERT INTO payments (reservation_id, user_id, method, amount, status, failure_reason, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(reservation.id)
-    .bind(reservation.user_id)
-    .bind(PaymentMethod::Points.as_str())
-    .bind(reservation.price)
-    .bind(status.as_str())
-    .bind(failure)
-    .bind(now)
-    .bind(now)
-    .execute(conn)
-    .await?
-    .last_insert_id())
-}
-
-/// A refused payment: a FAILED payment row and `payment.failed`.
-async fn record_refusal(
-    pool: &MySqlPool,
-    outbox: &OutboxWriter,
-    reservation: &Reservation,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let payment_id =
-        insert_payment(&mut tx, reservation, PaymentStatus::Failed, Some(reason)).await?;
-    let failed = PaymentFailed {
-        payment_id: Some(payment_id),
-        user_id: reservation.user_id,
-        amount: reservation.price,
-        method: PaymentMethod::Points,
-        reason: reason.to_owned(),
-        refund_required: false,
-        purchase: reservation.purchase(),
-    };
-    outbox
-        .append(&mut tx, &EventEnvelope::wrap(&failed))
-        .await?;
-    outbox.commit(tx).await
 }
 
 /// What ending a reservation after a failed payment did.
