@@ -1,6 +1,7 @@
 //! Orders and points payments: exact money and stock under concurrency,
 //! idempotency, and the campaign verification chain.
 
+use crate::box_office::charge;
 use crate::helpers::*;
 use futures::StreamExt;
 use stampede_api::auth::Role;
@@ -23,17 +24,6 @@ pub async fn product(app: &TestApp, options: usize, stock: u64, campaign: Option
         .iter()
         .map(|v| v.as_u64().unwrap())
         .collect()
-}
-
-async fn charge(app: &TestApp, user: u64, amount: u64) {
-    let response = app
-        .post(
-            "/users/me/points/charge",
-            &app.token(user, Role::User),
-            Some(serde_json::json!({"amount": amount})),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
 }
 
 async fn order(
