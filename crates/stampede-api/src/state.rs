@@ -11,9 +11,12 @@ use stampede_infra::Infra;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Cloned for every request (axum's `State`), so every field is a cheap
+/// handle: the adapters sit behind one `Arc` instead of cloning their
+/// key prefixes and topic names each time.
 #[derive(Clone)]
 pub struct AppState {
-    pub infra: Infra,
+    pub infra: Arc<Infra>,
     pub jwt: Arc<JwtKeys>,
     pub metrics: PrometheusHandle,
     pub http: Arc<HttpSettings>,
@@ -42,7 +45,7 @@ impl AppState {
     pub fn new(parts: StateParts) -> Self {
         let negative_ttl = Duration::from_secs(parts.payments.negative_cache_secs);
         Self {
-            infra: parts.infra,
+            infra: Arc::new(parts.infra),
             jwt: Arc::new(parts.jwt),
             metrics: parts.metrics,
             http: Arc::new(parts.http),
