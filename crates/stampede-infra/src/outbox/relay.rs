@@ -150,6 +150,19 @@ impl OutboxRelay {
         let Some(last_seq) = claimed.last().map(|row| row.seq) else {
             return Ok((claimed, 0));
         };
+        // An earlier unpublished row of a claimed aggregate can only be
+        // missing from the claim if another relay holds it (SKIP LOCKED
+        // passed it by). When the claim is every unpublished row up to its
+        // last, nothing was passed by and the (costly) check below is moot.
+        let unpublished: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND seq <= ?",
+        )
+        .bind(last_seq)
+        .fetch_one(&mut *conn)
+        .await?;
+        if unpublished == claimed.len() as i64 {
+            return Ok((claimed, 0));
+        }
         let aggregates: HashSet<(&str, &str)> = claimed.iter().map(OutboxRow::aggregate).collect();
         let mut earlier = QueryBuilder::new(
             "SELECT seq, aggregatetype, aggregateid FROM outbox WHERE published_at IS NULL AND seq <= ",
