@@ -81,34 +81,61 @@ pub async fn find_order(pool: &MySqlPool, id: u64) -> Result<Option<Order>, sqlx
     find_order_on(&mut conn, id).await
 }
 
-/// [`find_order`] on a given connection (inside a transaction).
+/// [`find_order`] on a given connection (inside a transaction): the order,
+/// its lines and its coupons in one statement (every payment reads it).
 pub async fn find_order_on(
     conn: &mut sqlx::MySqlConnection,
     id: u64,
 ) -> Result<Option<Order>, sqlx::Error> {
-    type Row = (u64, u64, String, u64, u64, u64, Option<u64>, NaiveDateTime);
+    type Row = (
+        u64,
+        u64,
+        String,
+        u64,
+        u64,
+        u64,
+        Option<u64>,
+        NaiveDateTime,
+        Option<String>,
+        Option<String>,
+    );
     let row: Option<Row> = sqlx::query_as(
-        "SELECT id, user_id, status, subtotal, discount, total, campaign_id, created_at FROM orders WHERE id = ?",
+        "SELECT o.id, o.user_id, o.status, o.subtotal, o.discount, o.total, o.campaign_id, o.created_at, \
+         CAST((SELECT JSON_ARRAYAGG(JSON_ARRAY(i.option_id, i.quantity, i.unit_price)) \
+               FROM order_items i WHERE i.order_id = o.id) AS CHAR), \
+         CAST((SELECT JSON_ARRAYAGG(c.user_coupon_id) FROM order_coupons c WHERE c.order_id = o.id) AS CHAR) \
+         FROM orders o WHERE o.id = ?",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((id, user_id, status, subtotal, discount, total, campaign_id, created_at)) = row
+    let Some((
+        id,
+        user_id,
+        status,
+        subtotal,
+        discount,
+        total,
+        campaign_id,
+        created_at,
+        lines,
+        coupons,
+    )) = row
     else {
         return Ok(None);
     };
-    let lines: Vec<(u64, u32, u64)> =
-        sqlx::query_as("SELECT option_id, quantity, unit_price FROM order_items WHERE order_id = ? ORDER BY option_id")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
-    let coupon_ids: Vec<String> =
-        sqlx::query_scalar("SELECT user_coupon_id FROM order_coupons WHERE order_id = ?")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
-    let status = OrderStatus::parse(&status)
-        .ok_or_else(|| sqlx::Error::Decode(format!("orders.status of {id} is invalid").into()))?;
+    let invalid =
+        |what: &str| sqlx::Error::Decode(format!("{what} of order {id} is invalid").into());
+    let mut lines: Vec<(u64, u32, u64)> = match lines {
+        Some(json) => serde_json::from_str(&json).map_err(|_| invalid("order_items"))?,
+        None => Vec::new(),
+    };
+    lines.sort_by_key(|(option_id, _, _)| *option_id);
+    let coupon_ids: Vec<String> = match coupons {
+        Some(json) => serde_json::from_str(&json).map_err(|_| invalid("order_coupons"))?,
+        None => Vec::new(),
+    };
+    let status = OrderStatus::parse(&status).ok_or_else(|| invalid("orders.status"))?;
     Ok(Some(Order {
         id,
         user_id,

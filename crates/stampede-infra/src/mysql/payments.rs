@@ -243,17 +243,20 @@ async fn try_pay_with_points(
     order: &Order,
 ) -> Result<Paid, PaymentError> {
     let mut tx = pool.begin().await?;
-    lock_pending_order(&mut tx, order.id, order.user_id).await?;
+    // Moving the order out of PENDING first locks and checks it in one
+    // statement; any refusal below rolls it back with everything else.
+    let paid = OrderStatus::Pending.pay().expect("PENDING can be paid");
+    if !set_order_status(&mut tx, order.id, paid).await? {
+        lock_pending_order(&mut tx, order.id, order.user_id).await?;
+        return Err(PaymentError::NotPayable {
+            order_id: order.id,
+            status: order.status,
+        });
+    }
     if !take_points(&mut tx, order.user_id, order.pricing.total).await? {
         return Err(PaymentError::InsufficientPoints);
     }
     use_coupons(&mut tx, order).await?;
-    set_order_status(
-        &mut tx,
-        order.id,
-        OrderStatus::Pending.pay().expect("PENDING can be paid"),
-    )
-    .await?;
     let payment = NewPayment::of_order(order, PaymentMethod::Points);
     let payment_id = insert_payment(&mut tx, &payment, PaymentStatus::Success, None).await?;
     let event = PaymentSucceeded {
