@@ -13,8 +13,10 @@ if command -v mariadb >/dev/null; then
 fi
 
 cargo fmt --all -- --check
-if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-fail-fast --profile ci
-else
-    cargo test --workspace --no-fail-fast
+# nextest runs every test in its own process: the tests read the process's
+# Prometheus registry, which one shared `cargo test` process would mix up.
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "[test] installing cargo-nextest (once per machine)"
+    cargo install cargo-nextest --locked
 fi
+cargo nextest run --workspace --no-fail-fast --profile ci
