@@ -76,16 +76,7 @@ impl EventHandler for Notifications {
             body: &confirmation,
         };
         self.log
-            .once(notice, || async {
-                match &self.mailer {
-                    Some(mailer) => {
-                        mailer
-                            .send(&recipient, "Your Stampede order", confirmation.clone())
-                            .await
-                    }
-                    None => Ok(()), // recorded in `notifications`: that is the delivery
-                }
-            })
+            .mail_once(notice, self.mailer.as_ref(), "Your Stampede order")
             .await?;
         if !self.settings.slack_webhook_url.is_empty() {
             let text = format!(

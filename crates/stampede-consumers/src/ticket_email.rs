@@ -59,12 +59,7 @@ impl EventHandler for TicketEmail {
             body: &body,
         };
         self.log
-            .once(notice, || async {
-                match &self.mailer {
-                    Some(mailer) => mailer.send(&recipient, "Your Stampede ticket", body.clone()).await,
-                    None => Ok(()),
-                }
-            })
+            .mail_once(notice, self.mailer.as_ref(), "Your Stampede ticket")
             .await?;
         Ok(())
     }

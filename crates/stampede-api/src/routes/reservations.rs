@@ -187,7 +187,7 @@ pub async fn pay(
         let ReservationPayBody::Points = parse_json(&body)?;
         let reservation = own_reservation(&state, user.user_id, id).await?;
         require_active(&state, user.user_id, &headers, reservation.concert_id).await?;
-        let paid = reservations::pay_reservation(&state.infra.pool, &state.infra.outbox, id, user.user_id).await;
+        let paid = reservations::pay_reservation(&state.infra.pool, &state.infra.outbox, &reservation).await;
         let outcome = match &paid {
             Ok(_) => "success".to_owned(),
             Err(error) => error.code().to_ascii_lowercase(),

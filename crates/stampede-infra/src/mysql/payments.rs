@@ -179,6 +179,30 @@ impl NewPayment {
             amount: order.pricing.total,
         }
     }
+
+    /// `payment.success` for this payment, written as row `payment_id`.
+    pub(crate) fn succeeded(self, payment_id: u64) -> PaymentSucceeded {
+        PaymentSucceeded {
+            payment_id,
+            user_id: self.user_id,
+            amount: self.amount,
+            method: self.method,
+            purchase: self.purchase,
+        }
+    }
+
+    /// `payment.failed` for this payment, written as row `payment_id`.
+    fn failed(self, payment_id: u64, reason: &str, refund_required: bool) -> PaymentFailed {
+        PaymentFailed {
+            payment_id: Some(payment_id),
+            user_id: self.user_id,
+            amount: self.amount,
+            method: self.method,
+            reason: reason.to_owned(),
+            refund_required,
+            purchase: self.purchase,
+        }
+    }
 }
 
 /// Inserts the payment row (for an order or a reservation); returns its id.
@@ -231,7 +255,7 @@ pub async fn pay_with_points(
     if let Err(refusal) = result.as_ref().map(|_| ()) {
         if refusal.is_refusal() {
             let payment = NewPayment::of_order(&order, PaymentMethod::Points);
-            record_refusal(pool, outbox, &payment, &refusal.code()).await?;
+            record_refusal(pool, outbox, payment, &refusal.code()).await?;
         }
     }
     result
@@ -259,13 +283,7 @@ async fn try_pay_with_points(
     use_coupons(&mut tx, order).await?;
     let payment = NewPayment::of_order(order, PaymentMethod::Points);
     let payment_id = insert_payment(&mut tx, &payment, PaymentStatus::Success, None).await?;
-    let event = PaymentSucceeded {
-        payment_id,
-        user_id: order.user_id,
-        amount: order.pricing.total,
-        method: PaymentMethod::Points,
-        purchase: purchase_of(order),
-    };
+    let event = payment.succeeded(payment_id);
     outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
     // The option rows are the hot ones every buyer shares: they are locked
     // last, so each payment holds them only for these updates and the commit.
@@ -283,20 +301,12 @@ async fn try_pay_with_points(
 pub(crate) async fn record_refusal(
     pool: &MySqlPool,
     outbox: &OutboxWriter,
-    payment: &NewPayment,
+    payment: NewPayment,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let payment_id = insert_payment(&mut tx, payment, PaymentStatus::Failed, Some(reason)).await?;
-    let event = PaymentFailed {
-        payment_id: Some(payment_id),
-        purchase: payment.purchase.clone(),
-        user_id: payment.user_id,
-        amount: payment.amount,
-        method: payment.method,
-        reason: reason.to_owned(),
-        refund_required: false,
-    };
+    let payment_id = insert_payment(&mut tx, &payment, PaymentStatus::Failed, Some(reason)).await?;
+    let event = payment.failed(payment_id, reason, false);
     outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
     outbox.commit(tx).await
 }
@@ -440,13 +450,7 @@ pub async fn settle_card_payment(
                 OrderStatus::Pending.complete().expect("PENDING completes"),
             )
             .await?;
-            let event = PaymentSucceeded {
-                payment_id,
-                user_id: order.user_id,
-                amount: order.pricing.total,
-                method,
-                purchase: purchase_of(&order),
-            };
+            let event = NewPayment::of_order(&order, method).succeeded(payment_id);
             outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
         }
         Settlement::RefundRequired(reason) | Settlement::Failed(reason) => {
@@ -467,15 +471,7 @@ pub async fn settle_card_payment(
                 )
                 .await?;
             }
-            let event = PaymentFailed {
-                payment_id: Some(payment_id),
-                purchase: purchase_of(&order),
-                user_id: order.user_id,
-                amount: order.pricing.total,
-                method,
-                reason: reason.clone(),
-                refund_required: refund,
-            };
+            let event = NewPayment::of_order(&order, method).failed(payment_id, reason, refund);
             outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
         }
         Settlement::AlreadySettled => unreachable!("returned above"),

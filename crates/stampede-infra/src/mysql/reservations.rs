@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::{MySqlConnection, MySqlPool};
 use stampede_core::concert::{ReservationCreated, ReservationStatus, SeatStatus};
 use stampede_core::events::EventEnvelope;
-use stampede_core::payment::{PaymentMethod, PaymentStatus, PaymentSucceeded, Purchase};
+use stampede_core::payment::{PaymentMethod, PaymentStatus, Purchase};
 use uuid::Uuid;
 
 /// A reservation as stored.
@@ -379,24 +379,19 @@ pub struct PaidReservation {
     pub amount: u64,
 }
 
-/// Pays reservation `id` with `user_id`'s points in one transaction: points
-/// taken, seat HELD → SOLD, reservation CONFIRMED, payment row,
+/// Pays `reservation` (read by its owner) with points in one transaction:
+/// points taken, seat HELD → SOLD, reservation CONFIRMED, payment row,
 /// `payment.success`. A refusal rolls all of it back and is recorded as a
 /// FAILED payment with `payment.failed` (whose consumers release the seat).
 pub async fn pay_reservation(
     pool: &MySqlPool,
     outbox: &OutboxWriter,
-    id: u64,
-    user_id: u64,
+    reservation: &Reservation,
 ) -> Result<PaidReservation, ReservationPaymentError> {
-    let reservation = find_reservation(pool, id)
-        .await?
-        .filter(|r| r.user_id == user_id)
-        .ok_or(ReservationPaymentError::NotFound(id))?;
-    let result = try_pay(pool, outbox, &reservation).await;
+    let result = try_pay(pool, outbox, reservation).await;
     if let Err(refusal) = &result {
         if refusal.is_refusal() {
-            record_refusal(pool, outbox, &reservation.payment(), refusal.code()).await?;
+            record_refusal(pool, outbox, reservation.payment(), refusal.code()).await?;
         }
     }
     result
@@ -442,15 +437,9 @@ async fn try_pay(
             .expect("PENDING confirms"),
     )
     .await?;
-    let payment_id =
-        insert_payment(&mut tx, &locked.payment(), PaymentStatus::Success, None).await?;
-    let paid = PaymentSucceeded {
-        payment_id,
-        user_id: locked.user_id,
-        amount: locked.price,
-        method: PaymentMethod::Points,
-        purchase: locked.purchase(),
-    };
+    let payment = locked.payment();
+    let payment_id = insert_payment(&mut tx, &payment, PaymentStatus::Success, None).await?;
+    let paid = payment.succeeded(payment_id);
     outbox.append(&mut tx, &EventEnvelope::wrap(&paid)).await?;
     outbox.commit(tx).await?;
     Ok(PaidReservation {

@@ -9,6 +9,7 @@
 //! Without SMTP (or a webhook), the record itself is the delivery: the
 //! message waits in `notifications` for whoever reads it.
 
+use super::Mailer;
 use sqlx::MySqlPool;
 use std::future::Future;
 use uuid::Uuid;
@@ -80,5 +81,26 @@ impl NotificationLog {
         metrics::counter!("stampede_notifications_total", "kind" => notice.kind.to_owned())
             .increment(1);
         Ok(true)
+    }
+
+    /// An e-mail once per event: sent through `mailer` when SMTP is
+    /// configured, else the record in `notifications` is the delivery.
+    pub async fn mail_once(
+        &self,
+        notice: Notice<'_>,
+        mailer: Option<&Mailer>,
+        subject: &str,
+    ) -> Result<bool, NotifyError> {
+        self.once(notice, || async move {
+            match mailer {
+                Some(mailer) => {
+                    mailer
+                        .send(notice.recipient, subject, notice.body.to_owned())
+                        .await
+                }
+                None => Ok(()),
+            }
+        })
+        .await
     }
 }
