@@ -9,13 +9,12 @@
 //! empty (high = low means no batch at all), which holds on every broker.
 
 use super::consumer::dead_letter::{
-    decode_be_number, EXCEPTION_FQCN, EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE,
+    decode_be_number, FailedRecord, EXCEPTION_FQCN, EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE,
     ORIGINAL_CONSUMER_GROUP, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TIMESTAMP,
     ORIGINAL_TOPIC,
 };
 use super::{KafkaSettings, OutgoingRecord, TopicNames};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::time::Duration;
 
@@ -23,18 +22,9 @@ use std::time::Duration;
 /// (`<dlt topic>/<partition>/<offset>`).
 pub const REPLAYED_FROM: &str = "stampede-replayed-from";
 
-/// One record of a `<topic>.DLT`.
-#[derive(Debug, Clone)]
-pub struct DeadLetter {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    /// When it was dead-lettered (ms since the epoch).
-    pub timestamp_ms: Option<i64>,
-    pub key: Option<Vec<u8>>,
-    pub payload: Vec<u8>,
-    pub headers: Vec<(String, Vec<u8>)>,
-}
+/// One record of a `<topic>.DLT`, read as the runtime reads any record
+/// (its timestamp is when it was dead-lettered).
+pub type DeadLetter = FailedRecord;
 
 impl DeadLetter {
     pub fn header(&self, name: &str) -> Option<&[u8]> {
@@ -192,24 +182,7 @@ pub async fn read_dead_letters(
     let mut wait = FIRST_RECORD_TIMEOUT;
     while let Ok(polled) = tokio::time::timeout(wait, consumer.recv()).await {
         wait = quiet;
-        let message = polled?;
-        let letter = DeadLetter {
-            topic: message.topic().to_owned(),
-            partition: message.partition(),
-            offset: message.offset(),
-            timestamp_ms: message.timestamp().to_millis(),
-            key: message.key().map(<[u8]>::to_vec),
-            payload: message.payload().unwrap_or_default().to_vec(),
-            headers: message
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        };
-        letters.push(letter);
+        letters.push(FailedRecord::from_message(&polled?));
     }
     letters.sort_by_key(|l| (l.partition, l.offset));
     Ok(letters)

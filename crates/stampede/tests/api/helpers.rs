@@ -169,9 +169,14 @@ impl TestApp {
     }
 
     /// Stops the app gracefully and waits for it.
+    /// A graceful stop must end: one that hangs fails the test and says so.
     pub async fn stop(self) {
         self.shutdown.cancel();
-        self.handle.await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(60), self.handle)
+            .await
+            .expect("the app stops within 60 s of its shutdown signal")
+            .unwrap()
+            .unwrap();
     }
 }
 

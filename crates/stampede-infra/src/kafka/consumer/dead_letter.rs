@@ -19,6 +19,7 @@
 //! the producer picks one.
 
 use crate::kafka::{EventProducer, OutgoingRecord, PublishError};
+use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
 
 pub const ORIGINAL_TOPIC: &str = "kafka_dlt-original-topic";
 pub const ORIGINAL_PARTITION: &str = "kafka_dlt-original-partition";
@@ -41,6 +42,36 @@ pub struct FailedRecord {
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
     pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl FailedRecord {
+    /// The record as it was read: everything a dead letter must keep.
+    pub fn from_message(message: &BorrowedMessage<'_>) -> Self {
+        let (timestamp_ms, timestamp_type) = match message.timestamp() {
+            Timestamp::CreateTime(ms) => (Some(ms), "CreateTime"),
+            Timestamp::LogAppendTime(ms) => (Some(ms), "LogAppendTime"),
+            Timestamp::NotAvailable => (None, "NoTimestampType"),
+        };
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms,
+            timestamp_type,
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            headers,
+        }
+    }
 }
 
 /// Why it failed.

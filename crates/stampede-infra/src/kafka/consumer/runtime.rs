@@ -5,7 +5,7 @@ use super::dead_letter::{self, FailedRecord, FailureCause};
 use super::{BatchEventHandler, ConsumedEvent, ConsumerSpec, EventHandler, Handler, HandlerError};
 use crate::kafka::{EventProducer, KafkaSettings, TopicNames};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use stampede_core::events::EventEnvelope;
@@ -43,30 +43,7 @@ struct Polled {
 
 impl Polled {
     fn from_message(message: &BorrowedMessage<'_>) -> Self {
-        let (timestamp_ms, timestamp_type) = match message.timestamp() {
-            Timestamp::CreateTime(ms) => (Some(ms), "CreateTime"),
-            Timestamp::LogAppendTime(ms) => (Some(ms), "LogAppendTime"),
-            Timestamp::NotAvailable => (None, "NoTimestampType"),
-        };
-        let headers = message
-            .headers()
-            .map(|headers| {
-                headers
-                    .iter()
-                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let raw = FailedRecord {
-            topic: message.topic().to_owned(),
-            partition: message.partition(),
-            offset: message.offset(),
-            timestamp_ms,
-            timestamp_type,
-            key: message.key().map(<[u8]>::to_vec),
-            payload: message.payload().unwrap_or_default().to_vec(),
-            headers,
-        };
+        let raw = FailedRecord::from_message(message);
         let decoded = serde_json::from_slice::<EventEnvelope>(&raw.payload)
             .map(|envelope| ConsumedEvent {
                 topic: raw.topic.clone(),
