@@ -13,7 +13,7 @@ use super::consumer::dead_letter::{
     ORIGINAL_CONSUMER_GROUP, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TIMESTAMP,
     ORIGINAL_TOPIC,
 };
-use super::{KafkaSettings, OutgoingRecord, TopicNames};
+use super::{ClosingConsumer, KafkaSettings, OutgoingRecord, TopicNames};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::time::Duration;
@@ -103,7 +103,7 @@ impl DeadLetter {
 /// The physical names of the dead-letter topics that carry this
 /// deployment's topic prefix.
 pub async fn dead_letter_topics(settings: &KafkaSettings) -> anyhow::Result<Vec<String>> {
-    let client: StreamConsumer = base_config(settings).create()?;
+    let client = ClosingConsumer::new(base_config(settings).create::<StreamConsumer>()?);
     let names = TopicNames::new(settings);
     let metadata =
         tokio::task::spawn_blocking(move || client.fetch_metadata(None, Duration::from_secs(10)))
@@ -140,7 +140,7 @@ const FIRST_RECORD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The partitions of `topic` that hold at least one record batch.
 async fn non_empty_partitions(settings: &KafkaSettings, topic: &str) -> anyhow::Result<Vec<i32>> {
-    let client: StreamConsumer = base_config(settings).create()?;
+    let client = ClosingConsumer::new(base_config(settings).create::<StreamConsumer>()?);
     let name = topic.to_owned();
     let partitions = tokio::task::spawn_blocking(move || {
         let timeout = Duration::from_secs(10);
@@ -172,7 +172,7 @@ pub async fn read_dead_letters(
     if partitions.is_empty() {
         return Ok(Vec::new());
     }
-    let consumer: StreamConsumer = base_config(settings).create()?;
+    let consumer = ClosingConsumer::new(base_config(settings).create::<StreamConsumer>()?);
     let mut assignment = TopicPartitionList::new();
     for partition in partitions {
         assignment.add_partition_offset(topic, partition, Offset::Beginning)?;

@@ -5,6 +5,7 @@
 //! runs the same on Apache Kafka (docker-compose) and on the tansu broker used
 //! for local runs and tests.
 
+mod closing;
 pub mod consumer;
 pub mod dead_letter_reader;
 mod event_sink;
@@ -12,6 +13,7 @@ mod producer;
 mod settings;
 mod topics;
 
+pub use closing::ClosingConsumer;
 pub use event_sink::EventSink;
 pub use producer::{EventProducer, OutgoingRecord, PublishError};
 pub use settings::{ConsumerSettings, KafkaSettings, ProducerSettings};

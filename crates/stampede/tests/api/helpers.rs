@@ -9,6 +9,7 @@ use stampede::startup::Application;
 use stampede_api::auth::{JwtKeys, Role};
 use stampede_core::events::EventEnvelope;
 use stampede_infra::kafka::consumer::ConsumerSpec;
+use stampede_infra::kafka::ClosingConsumer;
 use stampede_infra::Infra;
 use std::future::Future;
 use std::time::Duration;
@@ -229,6 +230,7 @@ pub async fn read_topic(
         .set("heartbeat.interval.ms", "300")
         .create()
         .unwrap();
+    let consumer = ClosingConsumer::new(consumer);
     consumer.subscribe(&[topic]).unwrap();
     let mut messages = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;

@@ -3,7 +3,7 @@
 
 use super::dead_letter::{self, FailedRecord, FailureCause};
 use super::{BatchEventHandler, ConsumedEvent, ConsumerSpec, EventHandler, Handler, HandlerError};
-use crate::kafka::{EventProducer, KafkaSettings, TopicNames};
+use crate::kafka::{ClosingConsumer, EventProducer, KafkaSettings, TopicNames};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::statistics::Statistics;
@@ -127,6 +127,7 @@ pub async fn run_consumer(
         .set("fetch.wait.max.ms", c.fetch_wait_max_ms.to_string())
         .set("statistics.interval.ms", c.stats_interval_ms.to_string())
         .create_with_context(lag)?;
+    let consumer = ClosingConsumer::new(consumer);
     let topics: Vec<String> = spec.topics.iter().map(|t| names.physical(t)).collect();
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_refs)?;
@@ -195,6 +196,11 @@ pub async fn run_consumer(
         let _ = last.add_partition_offset(topic, *partition, Offset::Offset(*next));
     }
     runner.commit_list(&consumer, &last, CommitMode::Sync);
+    // Past the session timeout the broker evicts the member anyway.
+    let close_within = Duration::from_millis(c.session_timeout_ms);
+    if !consumer.close(close_within).await {
+        tracing::warn!(consumer = %spec.name, ?close_within, "consumer did not leave its group in time; the broker evicts it");
+    }
     tracing::info!(consumer = %spec.name, "consumer stopped");
     Ok(())
 }
