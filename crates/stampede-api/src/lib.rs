@@ -24,7 +24,7 @@ pub mod verification;
 pub use limits::RateLimitSettings;
 pub use payments_settings::PaymentSettings;
 pub use settings::{AuthSettings, HttpSettings};
-pub use state::{AppState, StateParts};
+pub use state::{AppState, SharedState, StateParts};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;

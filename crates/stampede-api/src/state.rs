@@ -8,23 +8,27 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use stampede_infra::mysql::coupons::CouponPolicy;
 use stampede_infra::pg::PgClient;
 use stampede_infra::Infra;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Cloned for every request (axum's `State`), so every field is a cheap
-/// handle: the adapters sit behind one `Arc` instead of cloning their
-/// key prefixes and topic names each time.
+/// Cloned for every request (axum's `State`, and again by extractors that
+/// need it), so it is one `Arc`: a clone is one atomic increment, however
+/// many handles the state holds. Handlers read the fields through `Deref`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+/// The handles behind [`AppState`].
+pub struct SharedState {
     pub infra: Arc<Infra>,
-    pub jwt: Arc<JwtKeys>,
+    pub jwt: JwtKeys,
     pub metrics: PrometheusHandle,
-    pub http: Arc<HttpSettings>,
-    pub limits: Arc<IssueLimits>,
+    pub http: HttpSettings,
+    pub limits: IssueLimits,
     /// Coupon policies by id (None: no such policy), for a second: the issue
     /// endpoint must not read MariaDB on every request of a burst.
     pub policies: moka::future::Cache<u64, Option<Arc<CouponPolicy>>>,
-    pub payments: Arc<PaymentSettings>,
+    pub payments: PaymentSettings,
     pub pg: PgClient,
     /// (user, campaign) pairs with no entry anywhere, for a few seconds.
     pub unknown_entries: moka::future::Cache<(u64, u64), ()>,
@@ -44,23 +48,23 @@ pub struct StateParts {
 impl AppState {
     pub fn new(parts: StateParts) -> Self {
         let negative_ttl = Duration::from_secs(parts.payments.negative_cache_secs);
-        Self {
+        Self(Arc::new(SharedState {
             infra: Arc::new(parts.infra),
-            jwt: Arc::new(parts.jwt),
+            jwt: parts.jwt,
             metrics: parts.metrics,
-            http: Arc::new(parts.http),
-            limits: Arc::new(parts.limits),
+            http: parts.http,
+            limits: parts.limits,
             policies: moka::future::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(1))
                 .build(),
-            payments: Arc::new(parts.payments),
+            payments: parts.payments,
             pg: parts.pg,
             unknown_entries: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(negative_ttl)
                 .build(),
-        }
+        }))
     }
 
     /// The policy, from the one-second cache or MariaDB.
@@ -74,5 +78,13 @@ impl AppState {
             })
             .await
             .map_err(|e| ApiError::database(&e))
+    }
+}
+
+impl Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
     }
 }
