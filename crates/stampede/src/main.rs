@@ -1,3 +1,9 @@
+// A burst allocates and frees small buffers on every request; with glibc's
+// allocator that was a fifth of the CPU, and mimalloc took the gate from
+// 17,400–19,500 to 25,600–26,200 requests/s (`stampede bench fcfs`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use stampede::configuration::Settings;
 use std::path::PathBuf;
