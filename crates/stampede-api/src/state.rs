@@ -20,7 +20,7 @@ pub struct AppState(Arc<SharedState>);
 
 /// The handles behind [`AppState`].
 pub struct SharedState {
-    pub infra: Arc<Infra>,
+    pub infra: Infra,
     pub jwt: JwtKeys,
     pub metrics: PrometheusHandle,
     pub http: HttpSettings,
@@ -49,7 +49,7 @@ impl AppState {
     pub fn new(parts: StateParts) -> Self {
         let negative_ttl = Duration::from_secs(parts.payments.negative_cache_secs);
         Self(Arc::new(SharedState {
-            infra: Arc::new(parts.infra),
+            infra: parts.infra,
             jwt: parts.jwt,
             metrics: parts.metrics,
             http: parts.http,
