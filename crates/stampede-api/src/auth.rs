@@ -34,6 +34,8 @@ pub struct Claims {
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Built once: `Validation::new` allocates its claim sets on every call.
+    validation: Validation,
     ttl_secs: u64,
 }
 
@@ -43,6 +45,7 @@ impl JwtKeys {
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
+            validation: Validation::new(Algorithm::HS256),
             ttl_secs: settings.token_ttl_secs,
         }
     }
@@ -61,8 +64,7 @@ impl JwtKeys {
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
-        let validation = Validation::new(Algorithm::HS256);
-        decode::<Claims>(token, &self.decoding, &validation).map(|data| data.claims)
+        decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims)
     }
 }
 

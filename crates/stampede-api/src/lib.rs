@@ -3,7 +3,8 @@
 //! - [`routes`]: one module per resource.
 //! - [`error`]: the one error type every handler returns; `{code, message}` JSON.
 //! - [`auth`]: HS256 JWT bearer tokens; `AuthUser` and `AdminUser` extractors.
-//! - [`telemetry`]: HTTP metrics middleware and the Prometheus recorder.
+//! - [`middleware`]: request id, span, RED metrics and panics, around every request.
+//! - [`telemetry`]: the Prometheus recorder and scrape-time gauges.
 //! - [`metric_catalog`]: every exported metric, its labels and meaning.
 //! - [`openapi`]: the OpenAPI document served at `/openapi.json`.
 
@@ -12,6 +13,7 @@ pub mod error;
 pub mod idempotency;
 pub mod limits;
 pub mod metric_catalog;
+pub mod middleware;
 pub mod openapi;
 mod payments_settings;
 pub mod queue_token;
@@ -27,13 +29,7 @@ pub use settings::{AuthSettings, HttpSettings};
 pub use state::{AppState, SharedState, StateParts};
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderName;
 use axum::Router;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole application router with its middleware.
 pub fn router(state: AppState) -> Router {
@@ -42,17 +38,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(axum::middleware::from_fn(telemetry::track_http))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!("http", method = %request.method(), uri = %request.uri(), request_id)
-        }))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(middleware::around_request))
         .with_state(state)
 }

@@ -1,8 +1,6 @@
-//! Metrics: the Prometheus recorder and the HTTP RED middleware.
+//! Metrics: the Prometheus recorder and gauges read at scrape time (the
+//! HTTP RED metrics are recorded by [`crate::middleware`]).
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -31,24 +29,6 @@ pub fn prometheus() -> PrometheusHandle {
                 .expect("the Prometheus recorder is installed once")
         })
         .clone()
-}
-
-/// Counts requests and measures latency per route template and status.
-pub async fn track_http(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("stampede_http_requests_total", &labels).increment(1);
-    metrics::histogram!("stampede_http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
-    response
 }
 
 /// Refreshes gauges that are cheapest to read at scrape time.
