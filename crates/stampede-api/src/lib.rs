@@ -38,6 +38,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(middleware::around_request))
+        .layer(middleware::AroundRequestLayer)
         .with_state(state)
 }

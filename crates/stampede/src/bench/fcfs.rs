@@ -228,7 +228,7 @@ pub async fn run(settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<()> 
         args.requests > 0 && args.users > 0 && args.stock > 0 && args.concurrency > 0,
         "counts must be positive"
     );
-    let app = harness::start(settings, "fcfs", |s| s.log.level = "warn".into()).await?;
+    let app = harness::start(settings, "fcfs", |_| {}).await?;
     let keys = JwtKeys::new(&app.settings.auth);
     let tokens: Vec<String> = (1..=args.users)
         .map(|user| keys.issue(user, Role::User))
