@@ -37,7 +37,8 @@ impl<S> Layer<S> for AroundRequestLayer {
     }
 }
 
-/// Runs the route inside the request's span and records
+/// Runs the route inside the request's span, logs a 5xx answer at ERROR
+/// (status and latency, in the span), and records
 /// `stampede_http_requests_total` and `stampede_http_request_duration_seconds`
 /// per method, route template and status.
 #[derive(Debug, Clone)]
@@ -79,33 +80,43 @@ where
         );
         // A panic while the route is called (not only while it is polled)
         // must become the 500 too.
-        let response = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let called = std::panic::catch_unwind(AssertUnwindSafe(|| {
             span.in_scope(|| self.inner.call(request))
         }));
-        Box::pin(async move {
-            let response = match response {
-                Ok(future) => AssertUnwindSafe(future)
-                    .catch_unwind()
-                    .instrument(span)
-                    .await
-                    .map(|Ok(response)| response),
-                Err(panic) => Err(panic),
-            };
-            let mut response = response.unwrap_or_else(panic_response);
-            response.headers_mut().insert(REQUEST_ID, request_id);
-            let labels = [
-                ("method", method.as_str().to_owned()),
-                (
-                    "route",
-                    route.map_or("unmatched".to_owned(), |r| r.as_str().to_owned()),
-                ),
-                ("status", response.status().as_str().to_owned()),
-            ];
-            metrics::counter!("stampede_http_requests_total", &labels).increment(1);
-            metrics::histogram!("stampede_http_request_duration_seconds", &labels)
-                .record(started.elapsed().as_secs_f64());
-            Ok(response)
-        })
+        Box::pin(
+            async move {
+                let response = match called {
+                    Ok(future) => AssertUnwindSafe(future)
+                        .catch_unwind()
+                        .await
+                        .map(|Ok(response)| response),
+                    Err(panic) => Err(panic),
+                };
+                let mut response = response.unwrap_or_else(panic_response);
+                let latency = started.elapsed();
+                if response.status().is_server_error() {
+                    tracing::error!(
+                        status = response.status().as_u16(),
+                        latency_ms = latency.as_millis() as u64,
+                        "response failed"
+                    );
+                }
+                response.headers_mut().insert(REQUEST_ID, request_id);
+                let labels = [
+                    ("method", method.as_str().to_owned()),
+                    (
+                        "route",
+                        route.map_or("unmatched".to_owned(), |r| r.as_str().to_owned()),
+                    ),
+                    ("status", response.status().as_str().to_owned()),
+                ];
+                metrics::counter!("stampede_http_requests_total", &labels).increment(1);
+                metrics::histogram!("stampede_http_request_duration_seconds", &labels)
+                    .record(latency.as_secs_f64());
+                Ok(response)
+            }
+            .instrument(span),
+        )
     }
 }
 
