@@ -6,12 +6,15 @@ use stampede_api::auth::JwtKeys;
 use stampede_api::limits::IssueLimits;
 use stampede_api::{AppState, StateParts};
 use stampede_infra::kafka::consumer::{run_consumer, ConsumerSpec};
-use stampede_infra::kafka::ensure_topics;
+use stampede_infra::kafka::{ensure_topics, ensure_topics_until_done, TopicsError};
 use stampede_infra::pg::PgClient;
 use stampede_infra::Infra;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// How often a service that started without its broker tries to create its topics.
+const TOPIC_RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A built, not yet running, Stampede: connected, migrated, topics created,
 /// listener bound, background workers started.
@@ -55,12 +58,25 @@ impl Application {
         let consumers = choose(&infra);
         let consumer_topics: Vec<String> =
             consumers.iter().flat_map(|c| c.topics.clone()).collect();
-        ensure_topics(infra.kafka(), &consumer_topics)
-            .await
-            .with_context(|| format!("creating topics on {}", infra.kafka().bootstrap_servers))?;
-
         let stop_workers = CancellationToken::new();
-        let mut workers = vec![tokio::spawn(infra.relay().run(stop_workers.clone()))];
+        let mut workers = Vec::new();
+        match ensure_topics(infra.kafka(), &consumer_topics).await {
+            Ok(()) => {}
+            // The service starts without its broker: /ready names Kafka, what
+            // needs it answers 503, and the topics are created once it answers.
+            Err(error @ TopicsError::Unreachable { .. }) => {
+                tracing::warn!(%error, "starting without Kafka; topics will be created when it answers");
+                workers.push(tokio::spawn(ensure_topics_until_done(
+                    infra.kafka().clone(),
+                    consumer_topics,
+                    TOPIC_RETRY_INTERVAL,
+                    stop_workers.clone(),
+                )));
+            }
+            Err(error) => return Err(error.into()),
+        }
+
+        workers.push(tokio::spawn(infra.relay().run(stop_workers.clone())));
         for spec in consumers {
             let kafka = infra.kafka().clone();
             let producer = infra.producer.clone();

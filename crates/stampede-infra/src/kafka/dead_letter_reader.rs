@@ -1,12 +1,10 @@
 //! Reading dead letters back, for operators (`stampede dlt`) and audits.
 //!
-//! A DLT is read with a consumer *assigned* to its partitions from the
-//! beginning (no group: nothing is committed, no rebalance to wait for)
-//! until no record has arrived for a quiet period. The end is never taken
-//! from high watermarks or end-of-partition events, because some
-//! Kafka-protocol brokers (tansu's memory engine) count watermarks in
-//! batches rather than records; watermarks only tell which partitions are
-//! empty (high = low means no batch at all), which holds on every broker.
+//! A DLT is read as a snapshot: its partitions' watermarks are taken first,
+//! then a consumer *assigned* to them (no group: nothing is committed, no
+//! rebalance to wait for) reads each from its low watermark up to the high
+//! one. Letters that arrive meanwhile are left for the next read, so a read
+//! ends as soon as it has what was there, never waiting for quiet.
 
 use super::consumer::dead_letter::{
     decode_be_number, FailedRecord, EXCEPTION_FQCN, EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE,
@@ -16,6 +14,7 @@ use super::consumer::dead_letter::{
 use super::{ClosingConsumer, KafkaSettings, OutgoingRecord, TopicNames};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Marks a replayed record with the dead letter it came from
@@ -128,18 +127,20 @@ fn base_config(settings: &KafkaSettings) -> ClientConfig {
             format!("stampede-dlt-reader-{}", uuid::Uuid::now_v7()),
         )
         .set("enable.auto.commit", "false")
-        .set(
-            "fetch.wait.max.ms",
-            settings.consumer.fetch_wait_max_ms.to_string(),
-        );
+        // A low watermark that retention moved past meanwhile reads from the new start.
+        .set("auto.offset.reset", "earliest");
     config
 }
 
-/// How long to wait for the first record of a partition known not to be empty.
-const FIRST_RECORD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a read may go without a record before it gives up (a broker
+/// that went away mid-read).
+const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The partitions of `topic` that hold at least one record batch.
-async fn non_empty_partitions(settings: &KafkaSettings, topic: &str) -> anyhow::Result<Vec<i32>> {
+/// `(partition, low, high)` of each partition of `topic` that holds records.
+async fn non_empty_partitions(
+    settings: &KafkaSettings,
+    topic: &str,
+) -> anyhow::Result<Vec<(i32, i64, i64)>> {
     let client = ClosingConsumer::new(base_config(settings).create::<StreamConsumer>()?);
     let name = topic.to_owned();
     let partitions = tokio::task::spawn_blocking(move || {
@@ -152,7 +153,7 @@ async fn non_empty_partitions(settings: &KafkaSettings, topic: &str) -> anyhow::
         for partition in found.partitions() {
             let (low, high) = client.fetch_watermarks(&name, partition.id(), timeout)?;
             if high > low {
-                non_empty.push(partition.id());
+                non_empty.push((partition.id(), low, high));
             }
         }
         Ok::<_, rdkafka::error::KafkaError>(Some(non_empty))
@@ -161,12 +162,11 @@ async fn non_empty_partitions(settings: &KafkaSettings, topic: &str) -> anyhow::
     partitions.ok_or_else(|| anyhow::anyhow!("topic {topic} does not exist"))
 }
 
-/// Reads every record of `topic` (physical name) until none has arrived
-/// for `quiet`; sorted by partition and offset.
+/// Reads every record of `topic` (physical name) up to the high watermarks
+/// it had when the read began; sorted by partition and offset.
 pub async fn read_dead_letters(
     settings: &KafkaSettings,
     topic: &str,
-    quiet: Duration,
 ) -> anyhow::Result<Vec<DeadLetter>> {
     let partitions = non_empty_partitions(settings, topic).await?;
     if partitions.is_empty() {
@@ -174,15 +174,32 @@ pub async fn read_dead_letters(
     }
     let consumer = ClosingConsumer::new(base_config(settings).create::<StreamConsumer>()?);
     let mut assignment = TopicPartitionList::new();
-    for partition in partitions {
-        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    let mut ends = BTreeMap::new();
+    for (partition, low, high) in partitions {
+        assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
+        ends.insert(partition, high);
     }
     consumer.assign(&assignment)?;
     let mut letters = Vec::new();
-    let mut wait = FIRST_RECORD_TIMEOUT;
-    while let Ok(polled) = tokio::time::timeout(wait, consumer.recv()).await {
-        wait = quiet;
-        letters.push(FailedRecord::from_message(&polled?));
+    while !ends.is_empty() {
+        let polled = tokio::time::timeout(STALL_TIMEOUT, consumer.recv())
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "reading {topic}: no record for {STALL_TIMEOUT:?} with partitions {:?} unread",
+                    ends.keys().collect::<Vec<_>>()
+                )
+            })??;
+        let letter = FailedRecord::from_message(&polled);
+        let Some(&high) = ends.get(&letter.partition) else {
+            continue;
+        };
+        if letter.offset >= high - 1 {
+            ends.remove(&letter.partition);
+        }
+        if letter.offset < high {
+            letters.push(letter);
+        }
     }
     letters.sort_by_key(|l| (l.partition, l.offset));
     Ok(letters)

@@ -1,9 +1,10 @@
 //! Kafka: settings, topic admin, the idempotent producer, and the consumer
 //! runtime with retries and dead-letter topics.
 //!
-//! Everything here speaks the plain Kafka protocol through librdkafka, so it
-//! runs the same on Apache Kafka (docker-compose) and on the tansu broker used
-//! for local runs and tests.
+//! Everything here speaks the plain Kafka protocol through librdkafka and
+//! relies only on what Apache Kafka guarantees (the local dev broker, the
+//! three-node test cluster and docker-compose all run it); nothing depends on
+//! a quirk of another Kafka-protocol broker.
 
 mod closing;
 pub mod consumer;
@@ -17,4 +18,4 @@ pub use closing::ClosingConsumer;
 pub use event_sink::EventSink;
 pub use producer::{EventProducer, OutgoingRecord, PublishError};
 pub use settings::{ConsumerSettings, KafkaSettings, ProducerSettings};
-pub use topics::{ensure_topics, TopicNames};
+pub use topics::{ensure_topics, ensure_topics_until_done, TopicNames, TopicsError};

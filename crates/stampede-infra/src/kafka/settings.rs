@@ -12,7 +12,7 @@ pub struct KafkaSettings {
     pub group_prefix: String,
     /// Partitions of topics created at start-up.
     pub partitions: i32,
-    /// 1 on a single local broker, 3 on the compose cluster.
+    /// 1 on a single local broker, 3 on a three-node cluster.
     pub replication_factor: i32,
     /// Logical topics created at start-up; each also gets its `.DLT` twin.
     pub topics: Vec<String>,
@@ -37,8 +37,7 @@ pub struct ConsumerSettings {
     pub session_timeout_ms: u64,
     pub heartbeat_interval_ms: u64,
     /// librdkafka `fetch.wait.max.ms`: how long the broker may hold a fetch
-    /// while waiting for data. Some brokers hold it the whole time, so it
-    /// bounds the latency of a quiet topic.
+    /// while no data is there (it answers as soon as a record arrives).
     pub fetch_wait_max_ms: u64,
     /// Batch handlers receive at most this many records (seed 000: 50).
     pub max_poll_records: usize,
@@ -48,8 +47,7 @@ pub struct ConsumerSettings {
     pub retry_attempts: u32,
     /// Fixed back-off between attempts (seed 001: 1 s).
     pub retry_backoff_ms: u64,
-    /// How often librdkafka reports statistics, from which the consumer
-    /// lag metric is taken (0 switches it off).
+    /// How often the consumer lag metric is sampled from the broker (0 switches it off).
     pub stats_interval_ms: u64,
 }
 

@@ -3,11 +3,12 @@
 use super::KafkaSettings;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::ClientConfig;
 use stampede_core::events::topics::{dead_letter_of, DEAD_LETTER_SUFFIX};
 use std::collections::BTreeSet;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Maps logical names (`payment.success`) to physical ones (`<prefix>payment.success`).
 #[derive(Debug, Clone)]
@@ -46,11 +47,73 @@ impl TopicNames {
     }
 }
 
-/// Creates every configured topic and its `.DLT` twin; existing ones are kept.
-pub async fn ensure_topics(settings: &KafkaSettings, extra: &[String]) -> anyhow::Result<()> {
+/// Why the topics could not be made sure of.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicsError {
+    /// No broker answered: the service starts anyway and keeps trying
+    /// ([`ensure_topics_until_done`]); what needs Kafka answers 503 meanwhile.
+    #[error("no Kafka broker at {bootstrap} answered within {timeout:?}")]
+    Unreachable {
+        bootstrap: String,
+        timeout: Duration,
+    },
+    /// More replicas asked for than the cluster has brokers: a configuration
+    /// mistake that no retry mends.
+    #[error(
+        "kafka.replication_factor is {configured} but the cluster at {bootstrap} has {brokers} broker(s), \
+         so topic {topic} cannot be created; lower kafka.replication_factor or start more brokers"
+    )]
+    ReplicationFactor {
+        configured: i32,
+        brokers: usize,
+        bootstrap: String,
+        topic: String,
+    },
+    #[error("creating topic {topic} on {bootstrap} failed: {code}")]
+    Create {
+        topic: String,
+        bootstrap: String,
+        code: RDKafkaErrorCode,
+    },
+    #[error("talking to Kafka at {bootstrap}: {source}")]
+    Kafka {
+        bootstrap: String,
+        #[source]
+        source: KafkaError,
+    },
+}
+
+/// How long a broker has to answer before it counts as unreachable.
+const REACH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Creates every configured topic and its `.DLT` twin, with
+/// `kafka.partitions` partitions and `kafka.replication_factor` replicas;
+/// existing ones are kept as they are.
+pub async fn ensure_topics(settings: &KafkaSettings, extra: &[String]) -> Result<(), TopicsError> {
+    let bootstrap = settings.bootstrap_servers.clone();
+    let kafka = |source| TopicsError::Kafka {
+        bootstrap: bootstrap.clone(),
+        source,
+    };
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &settings.bootstrap_servers)
-        .create()?;
+        .create()
+        .map_err(kafka)?;
+    let admin = std::sync::Arc::new(admin);
+    let probe = admin.clone();
+    let brokers = tokio::task::spawn_blocking(move || {
+        probe
+            .inner()
+            .fetch_metadata(None, REACH_TIMEOUT)
+            .map(|m| m.brokers().len())
+    })
+    .await
+    .expect("the metadata probe does not panic")
+    .map_err(|_| TopicsError::Unreachable {
+        bootstrap: bootstrap.clone(),
+        timeout: REACH_TIMEOUT,
+    })?;
+
     let names = TopicNames::new(settings);
     // A set: Kafka rejects a CreateTopics request naming a topic twice.
     let physical: BTreeSet<String> = settings
@@ -73,11 +136,53 @@ pub async fn ensure_topics(settings: &KafkaSettings, extra: &[String]) -> anyhow
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in admin.create_topics(&new_topics, &options).await? {
+    for result in admin
+        .create_topics(&new_topics, &options)
+        .await
+        .map_err(kafka)?
+    {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => anyhow::bail!("creating topic {topic} failed: {code}"),
+            Err((topic, RDKafkaErrorCode::InvalidReplicationFactor)) => {
+                return Err(TopicsError::ReplicationFactor {
+                    configured: settings.replication_factor,
+                    brokers,
+                    bootstrap,
+                    topic,
+                })
+            }
+            Err((topic, code)) => {
+                return Err(TopicsError::Create {
+                    topic,
+                    bootstrap,
+                    code,
+                })
+            }
         }
     }
     Ok(())
+}
+
+/// [`ensure_topics`] every `every` until it succeeds or `stop` is
+/// cancelled: a service that started while its broker was away creates its
+/// topics as soon as one answers. Each failure is logged once per attempt.
+pub async fn ensure_topics_until_done(
+    settings: KafkaSettings,
+    extra: Vec<String>,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match ensure_topics(&settings, &extra).await {
+            Ok(()) => {
+                tracing::info!(bootstrap = %settings.bootstrap_servers, "Kafka answers; topics created");
+                return;
+            }
+            Err(error) => tracing::warn!(error = %error, "topics not created yet; retrying"),
+        }
+    }
 }

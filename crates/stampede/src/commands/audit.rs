@@ -18,7 +18,6 @@ use stampede_infra::mysql::coupons;
 use stampede_infra::Infra;
 use std::collections::HashMap;
 use std::fmt;
-use std::time::Duration;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
@@ -215,7 +214,7 @@ async fn count_dead_letters(infra: &Infra, policy_id: u64) -> anyhow::Result<u64
         .topics
         .dead_letter(&infra.topics.physical(topics::COUPON_ISSUED));
     let key = policy_id.to_string();
-    let letters = read_dead_letters(infra.kafka(), &topic, Duration::from_secs(1)).await?;
+    let letters = read_dead_letters(infra.kafka(), &topic).await?;
     Ok(letters
         .iter()
         .filter(|l| l.key.as_deref() == Some(key.as_bytes()))

@@ -23,13 +23,9 @@ use stampede_infra::kafka::TopicNames;
 use stampede_infra::mysql::dlt_replays;
 use stampede_infra::Infra;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct DltArgs {
-    /// A DLT is read until no record has arrived for this long.
-    #[arg(long, global = true, default_value_t = 1000)]
-    quiet_ms: u64,
     #[command(subcommand)]
     command: DltCommand,
 }
@@ -66,15 +62,14 @@ pub struct ReplayArgs {
 
 pub async fn run(settings: Settings, args: DltArgs) -> anyhow::Result<()> {
     let infra = Infra::connect(settings.infra()).await?;
-    let quiet = Duration::from_millis(args.quiet_ms);
     match args.command {
         DltCommand::List => {
-            let summaries = list(&infra, quiet).await?;
+            let summaries = list(&infra).await?;
             print_list(&infra.topics, &summaries);
         }
         DltCommand::Show { topic, limit } => {
             let topic = dlt_topic(&infra.topics, &topic);
-            let letters = read_dead_letters(infra.kafka(), &topic, quiet).await?;
+            let letters = read_dead_letters(infra.kafka(), &topic).await?;
             let replayed = dlt_replays::replayed(&infra.pool, &topic).await?;
             println!("{topic}: {} letters", letters.len());
             for letter in letters.iter().take(limit) {
@@ -85,7 +80,7 @@ pub async fn run(settings: Settings, args: DltArgs) -> anyhow::Result<()> {
             }
         }
         DltCommand::Replay(replay_args) => {
-            let report = replay(&infra, &replay_args, quiet, true).await?;
+            let report = replay(&infra, &replay_args, true).await?;
             println!("{report}");
         }
     }
@@ -104,10 +99,10 @@ pub struct DltSummary {
     pub groups: BTreeMap<String, usize>,
 }
 
-pub async fn list(infra: &Infra, quiet: Duration) -> anyhow::Result<Vec<DltSummary>> {
+pub async fn list(infra: &Infra) -> anyhow::Result<Vec<DltSummary>> {
     let mut summaries = Vec::new();
     for topic in dead_letter_topics(infra.kafka()).await? {
-        let letters = read_dead_letters(infra.kafka(), &topic, quiet).await?;
+        let letters = read_dead_letters(infra.kafka(), &topic).await?;
         if letters.is_empty() {
             continue;
         }
@@ -169,11 +164,10 @@ impl std::fmt::Display for ReplayReport {
 pub async fn replay(
     infra: &Infra,
     args: &ReplayArgs,
-    quiet: Duration,
     show_progress: bool,
 ) -> anyhow::Result<ReplayReport> {
     let topic = dlt_topic(&infra.topics, &args.topic);
-    let letters = read_dead_letters(infra.kafka(), &topic, quiet).await?;
+    let letters = read_dead_letters(infra.kafka(), &topic).await?;
     let before = dlt_replays::replayed(&infra.pool, &topic).await?;
     let wanted_group = args
         .group

@@ -10,8 +10,6 @@ use stampede_core::events::topics;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-const QUIET: Duration = Duration::from_millis(1500);
-
 fn replay_args(group: Option<&str>, dry_run: bool) -> ReplayArgs {
     ReplayArgs {
         topic: "payment.success".into(),
@@ -43,7 +41,7 @@ async fn dead_letters_are_listed_shown_and_replayed_once_to_the_fixed_consumer()
     .await;
     assert!(dead);
 
-    let summaries = dlt::list(&app.infra, QUIET).await.unwrap();
+    let summaries = dlt::list(&app.infra).await.unwrap();
     let success_dlt = app.physical(&topics::dead_letter_of(topics::PAYMENT_SUCCESS));
     let summary = summaries
         .iter()
@@ -59,7 +57,6 @@ async fn dead_letters_are_listed_shown_and_replayed_once_to_the_fixed_consumer()
     let dry = dlt::replay(
         &app.infra,
         &replay_args(Some("data-platform-group"), true),
-        QUIET,
         false,
     )
     .await
@@ -68,7 +65,6 @@ async fn dead_letters_are_listed_shown_and_replayed_once_to_the_fixed_consumer()
     let other = dlt::replay(
         &app.infra,
         &replay_args(Some("ranking-update-group"), false),
-        QUIET,
         false,
     )
     .await
@@ -81,7 +77,6 @@ async fn dead_letters_are_listed_shown_and_replayed_once_to_the_fixed_consumer()
     let replayed = dlt::replay(
         &app.infra,
         &replay_args(Some("data-platform-group"), false),
-        QUIET,
         false,
     )
     .await
@@ -99,11 +94,11 @@ async fn dead_letters_are_listed_shown_and_replayed_once_to_the_fixed_consumer()
     assert_eq!(ids.len(), 3, "three distinct events");
 
     // A second replay finds nothing new to do.
-    let again = dlt::replay(&app.infra, &replay_args(None, false), QUIET, false)
+    let again = dlt::replay(&app.infra, &replay_args(None, false), false)
         .await
         .unwrap();
     assert_eq!((again.replayed, again.replayed_before), (0, 3));
-    let summary = dlt::list(&app.infra, QUIET).await.unwrap();
+    let summary = dlt::list(&app.infra).await.unwrap();
     let summary = summary.iter().find(|s| s.topic == success_dlt).unwrap();
     assert_eq!(summary.replayed, 3);
 
@@ -156,17 +151,10 @@ async fn the_dlt_command_prints_what_it_finds() {
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
     };
-    let (code, out, err) = run(&["dlt", "--quiet-ms", "500", "list"]);
+    let (code, out, err) = run(&["dlt", "list"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("no dead letters"), "{out}");
-    let (code, out, err) = run(&[
-        "dlt",
-        "--quiet-ms",
-        "500",
-        "replay",
-        "payment.failed",
-        "--dry-run",
-    ]);
+    let (code, out, err) = run(&["dlt", "replay", "payment.failed", "--dry-run"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("0 letters read, would replay 0"), "{out}");
     let (code, _, err) = run(&["dlt", "replay", "payment.success", "--since", "yesterday"]);

@@ -25,28 +25,11 @@ pub struct TestApp {
     pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+pub use crate::support::brokers::dev_broker_has_exact_offsets;
+
 /// Defaults plus the environment, made unique and fast for one test.
 pub fn test_settings() -> Settings {
-    let mut settings = Settings::load(None).expect("the default configuration is valid");
-    let id = &Uuid::new_v4().simple().to_string()[..12];
-    settings.database.name = format!("stampede_test_{id}");
-    settings.database.max_connections = 10;
-    settings.kafka.topic_prefix = format!("t{id}.");
-    settings.kafka.group_prefix = format!("t{id}.");
-    settings.redis.key_prefix = format!("t{id}:");
-    settings.http.port = 0;
-    // A short session timeout makes a new group's first message arrive in ~1 s.
-    settings.kafka.consumer.session_timeout_ms = 2000;
-    settings.kafka.consumer.heartbeat_interval_ms = 300;
-    settings.kafka.consumer.retry_backoff_ms = 100;
-    settings.kafka.consumer.max_wait_ms = 200;
-    settings.outbox.poll_interval_ms = 100;
-    settings.kafka.consumer.stats_interval_ms = 1000;
-    settings.concert.admit_interval_ms = 100;
-    // Bursts come from one test client; limits have their own test.
-    settings.rate_limit.per_user_per_sec = 0;
-    settings.rate_limit.global_per_sec = 0;
-    settings
+    crate::support::settings::Overrides::unique().settings()
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -54,6 +37,10 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(settings: Settings, consumers: Vec<ConsumerSpec>) -> TestApp {
+    // RUST_LOG=… shows the app's log beside a failing test's output.
+    if std::env::var_os("RUST_LOG").is_some() {
+        stampede::tracing_setup::init(&settings.log);
+    }
     let app = Application::build_with(settings.clone(), consumers)
         .await
         .expect("the app builds");

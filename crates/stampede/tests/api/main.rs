@@ -8,6 +8,7 @@ mod box_office;
 mod card;
 mod chaos;
 mod concerts;
+mod consumer_lag;
 mod demo;
 mod dlt;
 mod fcfs;
@@ -19,3 +20,5 @@ mod pg_sim_process;
 mod post_payment;
 mod resilience;
 mod sink;
+#[path = "../support/mod.rs"]
+mod support;

@@ -17,10 +17,12 @@
 //! - a batch handler can name the failing record ([`BatchError::at`]) so the
 //!   records before it are kept and only it is retried and, in the end,
 //!   dead-lettered;
-//! - on shutdown the batch in hand is finished and its offsets committed.
+//! - on shutdown the batch in hand is finished and its offsets committed;
+//! - its lag is sampled beside it, so a stuck consumer still reports it ([`lag`]).
 
 pub mod dead_letter;
 mod handler;
+pub mod lag;
 mod runtime;
 
 pub use handler::{BatchError, BatchEventHandler, ConsumedEvent, EventHandler, HandlerError};

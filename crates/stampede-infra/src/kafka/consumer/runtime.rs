@@ -2,12 +2,12 @@
 //! dead-letter what cannot be handled, commit, repeat.
 
 use super::dead_letter::{self, FailedRecord, FailureCause};
+use super::lag::{Assignment, LagSampler};
 use super::{BatchEventHandler, ConsumedEvent, ConsumerSpec, EventHandler, Handler, HandlerError};
 use crate::kafka::{ClosingConsumer, EventProducer, KafkaSettings, TopicNames};
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
-use rdkafka::statistics::Statistics;
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use stampede_core::events::EventEnvelope;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -56,41 +56,7 @@ impl Polled {
     }
 }
 
-/// Exports each assigned partition's lag from librdkafka's statistics as
-/// `stampede_consumer_lag{consumer, group, topic, partition}`: the broker's
-/// high watermark minus the group's committed offset. librdkafka reports −1
-/// until it knows both ends, and some brokers (tansu's memory engine) count
-/// the high watermark in batches rather than records, so the value is
-/// clamped at 0; on Apache Kafka it is exact.
-struct LagReporter {
-    consumer: String,
-    group: String,
-}
-
-impl ClientContext for LagReporter {
-    fn stats(&self, statistics: Statistics) {
-        for (topic, stats) in statistics.topics {
-            for (partition, stats) in stats.partitions {
-                // Partition −1 is librdkafka's internal "unassigned" queue.
-                if partition < 0 {
-                    continue;
-                }
-                metrics::gauge!(
-                    "stampede_consumer_lag",
-                    "consumer" => self.consumer.clone(),
-                    "group" => self.group.clone(),
-                    "topic" => topic.clone(),
-                    "partition" => partition.to_string()
-                )
-                .set(stats.consumer_lag.max(0) as f64);
-            }
-        }
-    }
-}
-
-impl ConsumerContext for LagReporter {}
-
-type LagConsumer = StreamConsumer<LagReporter>;
+type LagConsumer = StreamConsumer<Assignment>;
 
 struct Runner {
     name: String,
@@ -112,10 +78,7 @@ pub async fn run_consumer(
     let names = TopicNames::new(&settings);
     let group = names.group(&spec.group_id);
     let c = &settings.consumer;
-    let lag = LagReporter {
-        consumer: spec.name.clone(),
-        group: group.clone(),
-    };
+    let assignment = Assignment::default();
     let consumer: LagConsumer = ClientConfig::new()
         .set("bootstrap.servers", &settings.bootstrap_servers)
         .set("group.id", &group)
@@ -125,13 +88,24 @@ pub async fn run_consumer(
         .set("session.timeout.ms", c.session_timeout_ms.to_string())
         .set("heartbeat.interval.ms", c.heartbeat_interval_ms.to_string())
         .set("fetch.wait.max.ms", c.fetch_wait_max_ms.to_string())
-        .set("statistics.interval.ms", c.stats_interval_ms.to_string())
-        .create_with_context(lag)?;
+        .create_with_context(assignment.clone())?;
     let consumer = ClosingConsumer::new(consumer);
     let topics: Vec<String> = spec.topics.iter().map(|t| names.physical(t)).collect();
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_refs)?;
     tracing::info!(consumer = %spec.name, %group, ?topics, "consumer started");
+    let stop_sampling = CancellationToken::new();
+    if c.stats_interval_ms > 0 {
+        let sampler = LagSampler {
+            consumer: spec.name.clone(),
+            group: group.clone(),
+            bootstrap_servers: settings.bootstrap_servers.clone(),
+            assignment,
+            every: Duration::from_millis(c.stats_interval_ms),
+        };
+        tokio::spawn(sampler.run(stop_sampling.clone()));
+    }
+    let _stop_sampling = stop_sampling.drop_guard();
 
     let (max_records, max_wait) = match spec.handler {
         Handler::Batch(_) => (c.max_poll_records, Duration::from_millis(c.max_wait_ms)),
