@@ -180,6 +180,12 @@ pub const METRICS: &[Metric] = &[
         &["consumer"],
         "Redelivered winners ignored",
     ),
+    metric(
+        "stampede_winners_revoked_skipped_total",
+        Counter,
+        &["consumer"],
+        "Winners skipped because their claim was revoked (unit given back)",
+    ),
     // Orders and payments.
     metric(
         "stampede_payments_total",

@@ -10,7 +10,7 @@ use stampede_infra::Infra;
 pub const NAME: &str = "campaign-entry-persist";
 
 pub fn spec(infra: &Infra) -> ConsumerSpec {
-    let handler = PersistWinners::<CampaignEntries>::new(NAME, infra.pool.clone());
+    let handler = PersistWinners::<CampaignEntries>::new(NAME, infra.pool.clone(), infra.gate.clone());
     ConsumerSpec::batch(
         NAME,
         "campaign-entry-persist-group",

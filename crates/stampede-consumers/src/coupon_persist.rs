@@ -10,7 +10,7 @@ use stampede_infra::Infra;
 pub const NAME: &str = "coupon-persist";
 
 pub fn spec(infra: &Infra) -> ConsumerSpec {
-    let handler = PersistWinners::<UserCoupons>::new(NAME, infra.pool.clone());
+    let handler = PersistWinners::<UserCoupons>::new(NAME, infra.pool.clone(), infra.gate.clone());
     ConsumerSpec::batch(
         NAME,
         "coupon-persist-group",

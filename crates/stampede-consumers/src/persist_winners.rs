@@ -1,5 +1,10 @@
-//! The shape every FCFS winner persister shares: seed 000's dual-try.
+//! The shape every FCFS winner persister shares: settle the claims, then
+//! the dual-try.
 //!
+//! 0. The gate's claims on the winners' units are settled first
+//!    ([`WinnerLedger::settle`]): a winner whose claim was revoked (its unit
+//!    went back to the gate because its publish was reported failed, or its
+//!    request died) is skipped, so a unit is never issued twice.
 //! 1. Bulk: the whole batch in one transaction (`INSERT IGNORE` of every row,
 //!    the pool's `remaining` lowered by the rows inserted).
 //! 2. On failure, row by row, each in its own transaction.
@@ -11,21 +16,27 @@
 
 use async_trait::async_trait;
 use stampede_core::events::DomainEvent;
+use stampede_core::fcfs::{PoolRef, WinnerLedger};
 use stampede_infra::kafka::consumer::{BatchError, BatchEventHandler, ConsumedEvent, HandlerError};
 use stampede_infra::mysql::winners::{insert_winners, WinnerError, WinnerTable};
+use stampede_infra::redis::FcfsGate;
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use uuid::Uuid;
 
 pub struct PersistWinners<T> {
     name: &'static str,
     pool: sqlx::MySqlPool,
+    ledger: FcfsGate,
     table: PhantomData<T>,
 }
 
 impl<T> PersistWinners<T> {
-    pub fn new(name: &'static str, pool: sqlx::MySqlPool) -> Self {
+    pub fn new(name: &'static str, pool: sqlx::MySqlPool, ledger: FcfsGate) -> Self {
         Self {
             name,
             pool,
+            ledger,
             table: PhantomData,
         }
     }
@@ -64,7 +75,24 @@ where
                     .map_err(|e| BatchError::at(index, e))?,
             );
         }
-        let all: Vec<&T::Winner> = winners.iter().collect();
+        let to_write = self.settle(&winners).await.map_err(BatchError::whole)?;
+        // (index in the batch, winner) of the winners to write.
+        let kept: Vec<(usize, &T::Winner)> = winners
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| to_write[*index])
+            .collect();
+        let skipped = winners.len() - kept.len();
+        if skipped > 0 {
+            tracing::warn!(
+                consumer = self.name,
+                skipped,
+                "winners of revoked claims skipped"
+            );
+            metrics::counter!("stampede_winners_revoked_skipped_total", "consumer" => self.name)
+                .increment(skipped as u64);
+        }
+        let all: Vec<&T::Winner> = kept.iter().map(|(_, w)| *w).collect();
         let error = match self.in_one_transaction(&all).await {
             Ok(inserted) => {
                 self.count(inserted, all.len());
@@ -76,14 +104,34 @@ where
             return Err(BatchError::whole(error));
         }
         tracing::warn!(consumer = self.name, %error, "bulk insert failed; inserting row by row");
-        for (index, winner) in all.iter().enumerate() {
+        for (index, winner) in kept {
             let inserted = self
-                .in_one_transaction(std::slice::from_ref(winner))
+                .in_one_transaction(&[winner])
                 .await
                 .map_err(|e| BatchError::at(index, handler_error(e)))?;
             self.count(inserted, 1);
         }
         Ok(())
+    }
+}
+
+impl<T: WinnerTable> PersistWinners<T> {
+    /// Settles the winners' claims, pool by pool; true: write the winner.
+    async fn settle(&self, winners: &[T::Winner]) -> Result<Vec<bool>, HandlerError> {
+        let mut by_pool: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (index, winner) in winners.iter().enumerate() {
+            by_pool.entry(T::pool_id(winner)).or_default().push(index);
+        }
+        let mut to_write = vec![false; winners.len()];
+        for (id, indices) in by_pool {
+            let pool = PoolRef { kind: T::KIND, id };
+            let claims: Vec<Uuid> = indices.iter().map(|&i| T::claim(&winners[i])).collect();
+            let answers = self.ledger.settle(pool, &claims).await?;
+            for (index, write) in indices.into_iter().zip(answers) {
+                to_write[index] = write;
+            }
+        }
+        Ok(to_write)
     }
 }
 

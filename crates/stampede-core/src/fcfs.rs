@@ -2,16 +2,55 @@
 //! flow around it ("win, then make it durable, else give it back").
 //!
 //! The gate is one Redis Lua script that checks the window, the caller's
-//! mark and the stock, and on success decrements the stock and marks the
-//! caller, atomically. A win is only reported to the caller after the
-//! winner's event was acknowledged by the broker; if publishing fails, the
-//! decrement and the mark are compensated and the caller is told to retry.
-//! Nobody is ever told "won" without a durable record on its way.
+//! mark and the stock, and on success decrements the stock, marks the caller
+//! and opens a **claim** on the unit, atomically. A win is only reported to
+//! the caller after the winner's event was acknowledged by the broker; if
+//! publishing fails, the claim is revoked (unit and mark given back) and the
+//! caller is told to retry. Nobody is ever told "won" without a durable
+//! record on its way.
+//!
+//! # Every taken unit ends persisted or given back, exactly once
+//!
+//! A claim is opened by the take and ends in exactly one of two ways, each an
+//! atomic step on the claim in Redis, so whichever comes first wins and the
+//! other finds it gone:
+//!
+//! - **settled**: the persisting consumer received the winner's event and
+//!   closes the claim *before* writing the row ([`WinnerLedger::settle`]). From
+//!   then on nobody may give the unit back; a crash before the row is written
+//!   redelivers the event, which is written then (the row's unique key
+//!   absorbs a duplicate).
+//! - **revoked**: the unit and the mark go back to the gate
+//!   ([`Gate::revoke`]) and the claim stays as a tombstone, so a late copy of
+//!   the winner's event is skipped instead of issuing the unit twice.
+//!
+//! Who revokes, and when it is safe:
+//!
+//! - the request itself, when the publish failed. The broker may still have
+//!   written the event (an acknowledgement lost to a timeout); the tombstone
+//!   makes the consumer skip it, so the 503 the caller gets stays true. If the
+//!   consumer settled it first, revoking finds the claim settled and the
+//!   caller is told "won" after all — the event is in the log and its row is
+//!   being written.
+//! - the healer, for claims whose request died with its process (`kill -9`
+//!   between the take and the answer). It must not revoke a claim whose event
+//!   the broker acknowledged — that caller may have heard "won". So it
+//!   revokes only a claim that is old enough that no publish of it can still
+//!   be under way, *and* once the persisting consumer has committed past what
+//!   the topic held at that time: had the event been acknowledged, the
+//!   consumer would have settled the claim, so a claim still open then had no
+//!   event written, and giving it back takes nothing from anybody.
+//!
+//! So a unit is never lost (a dead request's claim is healed), never issued
+//! twice (settle and revoke exclude each other), and no caller told "won"
+//! goes without a row (an acknowledged event is settled before any healer
+//! may revoke).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use uuid::Uuid;
 
 /// What is being handed out first come, first served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -76,21 +115,50 @@ impl RejectReason {
     }
 }
 
+/// What revoking a claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// The claim was open: its unit and mark are back in the gate.
+    GivenBack,
+    /// The persisting consumer settled it first: the win stands.
+    AlreadySettled,
+    /// Revoked before (nothing changed).
+    AlreadyRevoked,
+}
+
 /// The atomic gate (implemented with a Redis Lua script).
 #[async_trait]
 pub trait Gate: Send + Sync {
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// Takes a unit for `user_id`, opening the claim `claim` on it.
     async fn try_take(
         &self,
         pool: PoolRef,
+        claim: Uuid,
         user_id: u64,
         now_ms: i64,
         per_user_limit: u32,
     ) -> Result<GateOutcome, Self::Error>;
 
-    /// Gives back one unit of stock and one of the user's marks.
-    async fn give_back(&self, pool: PoolRef, user_id: u64) -> Result<(), Self::Error>;
+    /// Gives back the unit of `claim` (taken by `user_id`) if it is still open.
+    async fn revoke(
+        &self,
+        pool: PoolRef,
+        claim: Uuid,
+        user_id: u64,
+    ) -> Result<Revocation, Self::Error>;
+}
+
+/// The persisting consumer's side of the claims.
+#[async_trait]
+pub trait WinnerLedger: Send + Sync {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Closes the open claims among `claims` of `pool`; answers, per claim,
+    /// whether its winner must be written (false: it was revoked, its unit
+    /// went back to the gate).
+    async fn settle(&self, pool: PoolRef, claims: &[Uuid]) -> Result<Vec<bool>, Self::Error>;
 }
 
 /// Makes a win durable (publishes the winner's event and awaits the ack).
@@ -117,17 +185,20 @@ pub enum TakeError<G: std::error::Error + 'static, S: std::error::Error + 'stati
     #[error("the win could not be recorded (compensated): {0}")]
     NotRecorded(#[source] S),
     /// The win could not be recorded and the compensation failed too; the
-    /// audit (`stampede audit coupons --repair`) restores the gate from the database.
+    /// claim stays open and the healer gives it back.
     #[error("the win could not be recorded ({record}) and compensation failed ({compensation})")]
     CompensationFailed { record: S, compensation: G },
 }
 
-/// The gate flow: take from the pool; on a win build the winner with
-/// `make_win(ordinal)`, record it durably, and give the unit back if that fails.
+/// The gate flow: take from the pool under `claim`; on a win build the
+/// winner with `make_win(ordinal)`, record it durably, and revoke the claim
+/// if that fails (unless its consumer settled it meanwhile: then it stands).
+#[allow(clippy::too_many_arguments)]
 pub async fn take_and_record<G, S, W>(
     gate: &G,
     sink: &S,
     pool: PoolRef,
+    claim: Uuid,
     user_id: u64,
     now_ms: i64,
     per_user_limit: u32,
@@ -139,7 +210,7 @@ where
     W: Send + Sync,
 {
     let outcome = gate
-        .try_take(pool, user_id, now_ms, per_user_limit)
+        .try_take(pool, claim, user_id, now_ms, per_user_limit)
         .await
         .map_err(TakeError::Gate)?;
     let GateOutcome::Won { ordinal, .. } = outcome else {
@@ -148,8 +219,11 @@ where
     let win = make_win(ordinal);
     match sink.record(&win).await {
         Ok(()) => Ok(Taken::Won(win)),
-        Err(record) => match gate.give_back(pool, user_id).await {
-            Ok(()) => Err(TakeError::NotRecorded(record)),
+        Err(record) => match gate.revoke(pool, claim, user_id).await {
+            Ok(Revocation::AlreadySettled) => Ok(Taken::Won(win)),
+            Ok(Revocation::GivenBack | Revocation::AlreadyRevoked) => {
+                Err(TakeError::NotRecorded(record))
+            }
             Err(compensation) => Err(TakeError::CompensationFailed {
                 record,
                 compensation,

@@ -106,6 +106,9 @@ pub struct Infra {
     pub seat_holds: SeatHolds,
     /// The sold-out ranking's served copy.
     pub ranking: SoldOutRanking,
+    /// This process among the instances sharing the stores (a UUID v7,
+    /// new at every start).
+    pub instance: String,
     pub settings: Arc<InfraSettings>,
 }
 
@@ -123,11 +126,13 @@ impl Infra {
                 .context("creating the Kafka producer")?;
         let prefix = &settings.redis.key_prefix;
         let topics = TopicNames::new(&settings.kafka);
+        let instance = uuid::Uuid::now_v7().to_string();
         Ok(Self {
             gate: FcfsGate::new(
                 redis.clone(),
                 prefix,
                 Duration::from_secs(settings.fcfs.entry_token_ttl_secs),
+                &instance,
             ),
             coupon_requests: CouponRequests::new(
                 redis.clone(),
@@ -147,6 +152,7 @@ impl Infra {
             producer,
             topics,
             outbox: OutboxWriter::new(),
+            instance,
             settings: Arc::new(settings),
         })
     }

@@ -146,15 +146,18 @@ pub async fn enter(
         state.existing_campaign(id).await?;
     }
     let now = Utc::now();
+    // The entry's id is the claim on its slot.
+    let entry_id = Uuid::now_v7();
     let result = take_and_record(
         &state.infra.gate,
         &state.infra.events,
         pool,
+        entry_id,
         user.user_id,
         now.timestamp_millis(),
         1,
         |_| CampaignEntrySucceeded {
-            entry_id: Uuid::now_v7(),
+            entry_id,
             campaign_id: id,
             user_id: user.user_id,
             created_at: now,

@@ -210,15 +210,18 @@ pub async fn issue(
                 kind: PoolKind::Coupon,
                 id,
             };
+            // The coupon's id is the claim on its unit.
+            let issue_id = Uuid::now_v7();
             let result = take_and_record(
                 &state.infra.gate,
                 &state.infra.events,
                 pool,
+                issue_id,
                 user.user_id,
                 now.timestamp_millis(),
                 policy.per_user_limit,
                 |ordinal| CouponIssued {
-                    issue_id: Uuid::now_v7(),
+                    issue_id,
                     policy_id: id,
                     user_id: user.user_id,
                     ordinal,

@@ -5,7 +5,8 @@ use super::winners::WinnerTable;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::MySqlPool;
 use stampede_core::campaign::CampaignEntrySucceeded;
-use stampede_core::fcfs::{IssueWindow, PoolStatus};
+use stampede_core::fcfs::{IssueWindow, PoolKind, PoolStatus};
+use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Campaign {
@@ -99,9 +100,14 @@ impl WinnerTable for CampaignEntries {
     const INSERT_HEAD: &'static str =
         "INSERT IGNORE INTO campaign_entries (id, user_id, campaign_id, created_at) ";
     const POOL_TABLE: &'static str = "campaigns";
+    const KIND: PoolKind = PoolKind::Campaign;
 
     fn pool_id(winner: &CampaignEntrySucceeded) -> u64 {
         winner.campaign_id
+    }
+
+    fn claim(winner: &CampaignEntrySucceeded) -> Uuid {
+        winner.entry_id
     }
 
     fn bind(

@@ -4,7 +4,7 @@ use super::winners::WinnerTable;
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use sqlx::{MySqlConnection, MySqlPool};
 use stampede_core::coupon::{CouponIssued, Discount, IssueMode, NewCouponPolicy, UserCouponStatus};
-use stampede_core::fcfs::{IssueWindow, PoolStatus};
+use stampede_core::fcfs::{IssueWindow, PoolKind, PoolStatus};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -135,9 +135,14 @@ impl WinnerTable for UserCoupons {
     const INSERT_HEAD: &'static str =
         "INSERT IGNORE INTO user_coupons (id, policy_id, user_id, ordinal, status, issued_at, expires_at) ";
     const POOL_TABLE: &'static str = "coupon_policies";
+    const KIND: PoolKind = PoolKind::Coupon;
 
     fn pool_id(winner: &CouponIssued) -> u64 {
         winner.policy_id
+    }
+
+    fn claim(winner: &CouponIssued) -> Uuid {
+        winner.issue_id
     }
 
     fn bind(

@@ -6,7 +6,9 @@
 //! inserted, in the caller's transaction, refusing to go below zero.
 
 use sqlx::{MySqlConnection, QueryBuilder};
+use stampede_core::fcfs::PoolKind;
 use std::collections::{BTreeMap, HashSet};
+use uuid::Uuid;
 
 /// One kind of winner row.
 pub trait WinnerTable: Send + Sync {
@@ -15,7 +17,11 @@ pub trait WinnerTable: Send + Sync {
     const INSERT_HEAD: &'static str;
     /// The pool table holding `remaining` (`coupon_policies`, `campaigns`).
     const POOL_TABLE: &'static str;
+    /// Which gate pools the winners came from.
+    const KIND: PoolKind;
     fn pool_id(winner: &Self::Winner) -> u64;
+    /// The claim the gate opened on the winner's unit (the row's id).
+    fn claim(winner: &Self::Winner) -> Uuid;
     fn bind(
         row: &mut sqlx::query_builder::Separated<'_, '_, sqlx::MySql, &'static str>,
         winner: &Self::Winner,

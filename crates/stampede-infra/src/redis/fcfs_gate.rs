@@ -10,19 +10,28 @@
 //! | `…:meta` | hash | `opens_ms`, `closes_ms`, `closed` |
 //! | `…:reserved` | hash | queue mode: request id → 1 |
 //! | `…:token:<user>` | string | campaign entry token (TTL) |
+//! | `…:claims` | hash | claim id → `O\|<user>\|<instance>` (open) or `R\|<user>` (revoked) |
+//! | `…:open_claims` | sorted set | open claim ids by the time they were taken (ms) |
+//!
+//! Why every taken unit ends persisted or given back: `stampede_core::fcfs`.
 
 use super::ConnectionManager;
 use async_trait::async_trait;
 use redis::{AsyncCommands, RedisError, Script};
-use stampede_core::fcfs::{Gate, GateOutcome, IssueWindow, PoolKind, PoolRef};
+use stampede_core::fcfs::{
+    Gate, GateOutcome, IssueWindow, PoolKind, PoolRef, Revocation, WinnerLedger,
+};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
+use uuid::Uuid;
 
 static TAKE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/fcfs_take.lua")));
-static GIVE_BACK: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_give_back.lua")));
+static REVOKE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_revoke.lua")));
+static SETTLE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_settle.lua")));
 static RESERVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/fcfs_reserve.lua")));
 static RELEASE: LazyLock<Script> =
@@ -53,15 +62,24 @@ pub struct FcfsGate {
     redis: ConnectionManager,
     prefix: String,
     entry_token_ttl: Duration,
+    /// This process's id, written into the claims it opens (the healer
+    /// tells a dead instance's claims by it).
+    instance: String,
 }
 
 impl FcfsGate {
-    /// `entry_token_ttl`: lifetime of the token a campaign win writes (seed 000: 30 min).
-    pub fn new(redis: ConnectionManager, prefix: &str, entry_token_ttl: Duration) -> Self {
+    /// `entry_token_ttl`: lifetime of the token a campaign win writes (30 min by default).
+    pub fn new(
+        redis: ConnectionManager,
+        prefix: &str,
+        entry_token_ttl: Duration,
+        instance: &str,
+    ) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),
             entry_token_ttl,
+            instance: instance.to_owned(),
         }
     }
 
@@ -185,6 +203,7 @@ impl Gate for FcfsGate {
     async fn try_take(
         &self,
         pool: PoolRef,
+        claim: Uuid,
         user_id: u64,
         now_ms: i64,
         per_user_limit: u32,
@@ -198,11 +217,15 @@ impl Gate for FcfsGate {
             .key(self.key(pool, "marks"))
             .key(self.key(pool, "meta"))
             .key(self.token_key(pool, user_id))
+            .key(self.key(pool, "claims"))
+            .key(self.key(pool, "open_claims"))
             .arg(user_id)
             .arg(now_ms)
             .arg(per_user_limit)
             .arg(token_ttl)
             .arg(now_ms)
+            .arg(claim.to_string())
+            .arg(&self.instance)
             .invoke_async(&mut self.redis.clone())
             .await?;
         Ok(match code {
@@ -218,14 +241,49 @@ impl Gate for FcfsGate {
         })
     }
 
-    async fn give_back(&self, pool: PoolRef, user_id: u64) -> Result<(), RedisError> {
-        GIVE_BACK
+    async fn revoke(
+        &self,
+        pool: PoolRef,
+        claim: Uuid,
+        user_id: u64,
+    ) -> Result<Revocation, RedisError> {
+        let answer: i64 = REVOKE
             .key(self.key(pool, "stock"))
             .key(self.key(pool, "marks"))
+            .key(self.key(pool, "claims"))
+            .key(self.key(pool, "open_claims"))
             .key(self.token_key(pool, user_id))
+            .arg(claim.to_string())
             .arg(user_id)
-            .invoke_async::<i64>(&mut self.redis.clone())
-            .await
-            .map(|_| ())
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        match answer {
+            1 => Ok(Revocation::GivenBack),
+            0 => Ok(Revocation::AlreadySettled),
+            2 => Ok(Revocation::AlreadyRevoked),
+            _ => Err(RedisError::from((
+                redis::ErrorKind::ClientError,
+                "the claim belongs to another user",
+                format!("claim {claim} of {pool}"),
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl WinnerLedger for FcfsGate {
+    type Error = RedisError;
+
+    async fn settle(&self, pool: PoolRef, claims: &[Uuid]) -> Result<Vec<bool>, RedisError> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut invocation = SETTLE.key(self.key(pool, "claims"));
+        invocation.key(self.key(pool, "open_claims"));
+        for claim in claims {
+            invocation.arg(claim.to_string());
+        }
+        let answers: Vec<i64> = invocation.invoke_async(&mut self.redis.clone()).await?;
+        Ok(answers.into_iter().map(|a| a == 1).collect())
     }
 }

@@ -61,15 +61,17 @@ async fn a_win_that_cannot_be_published_is_given_back_and_nobody_is_told_won() {
     let dead = EventProducer::new("127.0.0.1:1", &producer_settings).unwrap();
     let sink = EventSink::new(dead, app.infra.topics.clone());
     for user in 1..=5 {
+        let claim = Uuid::now_v7();
         let result = take_and_record(
             &app.infra.gate,
             &sink,
             pool,
+            claim,
             user,
             Utc::now().timestamp_millis(),
             1,
             |ordinal| CouponIssued {
-                issue_id: Uuid::now_v7(),
+                issue_id: claim,
                 policy_id: policy,
                 user_id: user,
                 ordinal,

@@ -1,0 +1,24 @@
+-- Gives back the unit of a claim that is still open: its winner was not
+-- recorded (the publish failed) or provably never will be (the healer).
+-- The claim stays as a tombstone, so a late copy of its winner event is
+-- skipped by the persisting consumer instead of issuing the unit twice.
+-- KEYS[1] stock counter   KEYS[2] marks hash   KEYS[3] claims hash
+-- KEYS[4] open claims by time   KEYS[5] the user's entry-token key
+-- ARGV[1] claim id   ARGV[2] user id (the claim's)
+-- Returns 1 given back, 0 already settled (its winner reached the consumer,
+-- or the ledger was lost), 2 revoked before, -1 the claim is another user's.
+local claim = redis.call('HGET', KEYS[3], ARGV[1])
+if not claim then return 0 end
+if string.sub(claim, 1, 1) == 'R' then return 2 end
+if string.match(claim, '^O|([^|]+)') ~= ARGV[2] then return -1 end
+redis.call('HSET', KEYS[3], ARGV[1], 'R|' .. ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[1])
+local held = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
+if held <= 1 then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+else
+  redis.call('HINCRBY', KEYS[2], ARGV[2], -1)
+end
+redis.call('INCR', KEYS[1])
+redis.call('DEL', KEYS[5])
+return 1
