@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP API, the outbox relay and the consumers.
-    Serve,
+    Serve(stampede::commands::serve::ServeArgs),
     /// Create the database if missing and apply the migrations.
     Migrate,
     /// Exercise a running server end to end and print what happened.
@@ -73,7 +73,7 @@ fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("starting the tokio runtime");
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve => stampede::commands::serve::run(settings).await,
+            Command::Serve(args) => stampede::commands::serve::run(settings, args).await,
             Command::Migrate => stampede::commands::migrate::run(settings).await,
             Command::Demo(args) => stampede::commands::demo::run(settings, args).await,
             Command::Token { user, admin } => {

@@ -63,3 +63,30 @@ fn decode_base64url(text: &str) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn more_replicas_than_brokers_stops_serve_with_one_line() {
+    let id = &uuid::Uuid::new_v4().simple().to_string()[..12];
+    let prefix = format!("t{id}.");
+    let database = format!("stampede_test_{id}");
+    let output = stampede(
+        &["serve"],
+        &[
+            // The dev broker is one node.
+            ("STAMPEDE__KAFKA__REPLICATION_FACTOR", "3"),
+            ("STAMPEDE__KAFKA__TOPIC_PREFIX", &prefix),
+            ("STAMPEDE__DATABASE__NAME", &database),
+            ("STAMPEDE__HTTP__PORT", "0"),
+            ("STAMPEDE__LOG__LEVEL", "off"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("kafka.replication_factor is 3")
+            && stderr.contains("1 broker")
+            && stderr.contains("lower kafka.replication_factor"),
+        "{stderr}"
+    );
+}

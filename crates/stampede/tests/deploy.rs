@@ -286,11 +286,10 @@ fn brokers_form_a_kraft_quorum_with_replication_3_and_min_isr_2() {
         let version = image
             .strip_prefix("apache/kafka:")
             .unwrap_or_else(|| panic!("{context}: image `{image}` is not apache/kafka"));
-        assert!(
-            ["3.7.", "3.8.", "3.9."]
-                .iter()
-                .any(|v| version.starts_with(v)),
-            "{context}: apache/kafka {version} (3.7-3.9 expected)"
+        assert_eq!(
+            version,
+            local_kafka_version(),
+            "{context}: the same Apache Kafka as scripts/kafka/pom.xml runs locally"
         );
         let env = compose.env(broker);
         let get = |key: &str| -> &str {
@@ -385,9 +384,6 @@ fn brokers_form_a_kraft_quorum_with_replication_3_and_min_isr_2() {
         for (key, value) in [
             ("KAFKA_DEFAULT_REPLICATION_FACTOR", "3"),
             ("KAFKA_MIN_INSYNC_REPLICAS", "2"),
-            ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "3"),
-            ("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "3"),
-            ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "2"),
         ] {
             assert_eq!(get(key), value, "{context}: {key}");
         }
@@ -406,6 +402,81 @@ fn brokers_form_a_kraft_quorum_with_replication_3_and_min_isr_2() {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
         "CLUSTER_ID `{cluster_id}` is not a base64url UUID (22 characters)"
     );
+}
+
+/// The Apache Kafka version the local brokers run (scripts/kafka/pom.xml).
+fn local_kafka_version() -> String {
+    let pom = read(&deploy_dir().join("../scripts/kafka/pom.xml"));
+    let start = pom
+        .find("<kafka.version>")
+        .expect("pom names kafka.version")
+        + 15;
+    let end = pom[start..].find('<').expect("closed") + start;
+    pom[start..end].to_owned()
+}
+
+/// `key=value` lines of a Java properties file (comments and blanks skipped).
+fn properties(path: &Path) -> BTreeMap<String, String> {
+    read(path)
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (key, value) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("{}: `{line}` is not key=value", path.display()));
+            (key.trim().to_owned(), value.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Settings that name listeners, which differ between the compose network
+/// (INTERNAL and EXTERNAL listeners) and one machine (PLAINTEXT on 127.0.0.1).
+const TOPOLOGY_SETTINGS: [&str; 2] = [
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+];
+
+/// Compose variables that are not broker settings of both, or differ per node.
+const COMPOSE_ONLY: [&str; 8] = [
+    "CLUSTER_ID",
+    "KAFKA_HEAP_OPTS",
+    "KAFKA_NODE_ID",
+    "KAFKA_LISTENERS",
+    "KAFKA_ADVERTISED_LISTENERS",
+    "KAFKA_CONTROLLER_QUORUM_VOTERS",
+    "KAFKA_LOG_DIRS",
+    "KAFKA_INTER_BROKER_LISTENER_NAME",
+];
+
+#[test]
+fn the_compose_brokers_run_the_settings_of_the_local_cluster() {
+    let scripts = deploy_dir().join("../scripts/kafka");
+    let mut local = properties(&scripts.join("broker.properties"));
+    local.extend(properties(&scripts.join("cluster.properties")));
+    let expected: BTreeMap<String, String> = local
+        .into_iter()
+        .filter(|(key, _)| !TOPOLOGY_SETTINGS.contains(&key.as_str()))
+        .map(|(key, value)| {
+            (
+                format!("KAFKA_{}", key.replace('.', "_").to_uppercase()),
+                value,
+            )
+        })
+        .collect();
+    let compose = Compose::load();
+    for broker in BROKERS {
+        let env: BTreeMap<String, String> = compose
+            .env(broker)
+            .into_iter()
+            .filter(|(key, _)| !COMPOSE_ONLY.contains(&key.as_str()))
+            .filter(|(key, _)| key != "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP")
+            .collect();
+        assert_eq!(
+            env, expected,
+            "docker-compose.yml: {broker} and scripts/kafka/{{broker,cluster}}.properties must set the same broker settings"
+        );
+    }
 }
 
 #[test]

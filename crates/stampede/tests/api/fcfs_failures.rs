@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn rows(app: &TestApp, policy: u64) -> i64 {
+pub async fn rows(app: &TestApp, policy: u64) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM user_coupons WHERE policy_id = ?")
         .bind(policy)
         .fetch_one(&app.infra.pool)

@@ -12,6 +12,7 @@ mod consumer_lag;
 mod demo;
 mod dlt;
 mod fcfs;
+mod fcfs_claims;
 mod fcfs_failures;
 mod helpers;
 mod http;

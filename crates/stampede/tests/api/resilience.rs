@@ -111,3 +111,73 @@ async fn a_graceful_shutdown_finishes_the_batch_in_hand_and_commits_it() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn without_its_broker_serve_starts_refuses_to_issue_with_503_and_recovers() {
+    let kafka = ChaosProxy::start("127.0.0.1:9092").await;
+    kafka.take_down();
+    let mut settings = test_settings();
+    settings.kafka.bootstrap_servers = format!("127.0.0.1:{}", kafka.port);
+    settings.kafka.producer.delivery_timeout_ms = 2000;
+    let app = spawn_app_with(settings, vec![]).await;
+    let ready = || async {
+        let response = app.get("/ready", None).await;
+        (
+            response.status().as_u16(),
+            response.json::<serde_json::Value>().await.unwrap(),
+        )
+    };
+    let (status, body) = ready().await;
+    assert_eq!(status, 503);
+    assert_eq!(body["kafka"], false);
+    assert!(
+        body["message"].as_str().unwrap().contains("kafka"),
+        "{body}"
+    );
+
+    let policy = app.open_policy(10, "GATE").await;
+    let user = app.token(7, stampede_api::auth::Role::User);
+    let response = app
+        .post(&format!("/coupons/{policy}/issue"), &user, None)
+        .await;
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "ISSUE_UNAVAILABLE");
+    let view: serde_json::Value = app
+        .get(&format!("/coupons/{policy}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        view["stock_left"], 10,
+        "nothing issued without a durable event"
+    );
+
+    kafka.bring_up();
+    assert!(
+        eventually(Duration::from_secs(30), || async { ready().await.0 == 200 }).await,
+        "ready once the broker answers"
+    );
+    let issued = eventually(Duration::from_secs(30), || async {
+        app.post(&format!("/coupons/{policy}/issue"), &user, None)
+            .await
+            .status()
+            == 201
+    })
+    .await;
+    assert!(issued, "issuing works once the topics exist");
+    let persisted = eventually(Duration::from_secs(60), || async {
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_coupons")
+            .fetch_one(&app.infra.pool)
+            .await
+            .unwrap();
+        rows == 1
+    })
+    .await;
+    assert!(
+        persisted,
+        "the winner reaches the consumer that started before its topic"
+    );
+    app.stop().await;
+}

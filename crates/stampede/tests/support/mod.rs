@@ -5,5 +5,6 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod brokers;
+pub mod client;
 pub mod serve;
 pub mod settings;

@@ -15,6 +15,7 @@ pub struct ServeProcess {
     pub name: String,
     pub port: u16,
     overrides: Overrides,
+    args: Vec<String>,
     child: Child,
     log: PathBuf,
     starts: u32,
@@ -23,11 +24,18 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts `stampede serve` named `name` and waits until it serves.
     pub async fn start(name: &str, overrides: &Overrides) -> Self {
-        let (child, log, port) = spawn(name, overrides, 1).await;
+        Self::start_with(name, overrides, &[]).await
+    }
+
+    /// The same with extra arguments (`--no-consumers`).
+    pub async fn start_with(name: &str, overrides: &Overrides, args: &[&str]) -> Self {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (child, log, port) = spawn(name, overrides, &args, 1).await;
         Self {
             name: name.to_owned(),
             port,
             overrides: overrides.clone(),
+            args,
             child,
             log,
             starts: 1,
@@ -70,7 +78,7 @@ impl ServeProcess {
     /// it may come back on another port.
     pub async fn restart(&mut self) {
         self.starts += 1;
-        let (child, log, port) = spawn(&self.name, &self.overrides, self.starts).await;
+        let (child, log, port) = spawn(&self.name, &self.overrides, &self.args, self.starts).await;
         (self.child, self.log, self.port) = (child, log, port);
     }
 
@@ -97,12 +105,18 @@ fn log_path(name: &str, overrides: &Overrides, run: u32) -> PathBuf {
     dir.join(format!("{name}-{run}.log"))
 }
 
-async fn spawn(name: &str, overrides: &Overrides, run: u32) -> (Child, PathBuf, u16) {
+async fn spawn(
+    name: &str,
+    overrides: &Overrides,
+    args: &[String],
+    run: u32,
+) -> (Child, PathBuf, u16) {
     let log = log_path(name, overrides, run);
     let file = std::fs::File::create(&log).expect("the log file can be made");
     let mut command = Command::new(env!("CARGO_BIN_EXE_stampede"));
     command
         .arg("serve")
+        .args(args)
         .envs(&overrides.0)
         .env("STAMPEDE__LOG__FORMAT", "json")
         .stdin(Stdio::null())

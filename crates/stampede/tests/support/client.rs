@@ -1,0 +1,113 @@
+//! A test's HTTP client for Stampede processes: tokens, and the few setups
+//! every end-to-end test needs (a coupon policy, a product, points, an order).
+
+use stampede::configuration::Settings;
+use stampede_api::auth::{JwtKeys, Role};
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    keys: std::sync::Arc<JwtKeys>,
+}
+
+impl Client {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            // No request may hang a test; a process killed mid-request is an error.
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("a reqwest client builds"),
+            keys: std::sync::Arc::new(JwtKeys::new(&settings.auth)),
+        }
+    }
+
+    pub fn token(&self, user: u64, role: Role) -> String {
+        self.keys.issue(user, role)
+    }
+
+    /// POST as `user` (an admin when `user` is 1); the status and the JSON body.
+    pub async fn post(
+        &self,
+        url: &str,
+        user: u64,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Result<(u16, serde_json::Value)> {
+        let role = if user == 1 { Role::Admin } else { Role::User };
+        let mut request = self.http.post(url).bearer_auth(self.token(user, role));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or_default()))
+    }
+
+    async fn created(&self, url: String, body: serde_json::Value) -> serde_json::Value {
+        let (status, created) = self.post(&url, 1, Some(body)).await.expect("request sent");
+        assert!(status == 200 || status == 201, "{url}: {status} {created}");
+        created
+    }
+
+    /// Creates and opens a gate-mode coupon policy with `stock` units; its id.
+    pub async fn open_policy(&self, base: &str, stock: u64) -> u64 {
+        let now = chrono::Utc::now();
+        let body = serde_json::json!({
+            "name": "flash",
+            "discount": {"kind": "FIXED", "amount": 1000},
+            "total_stock": stock,
+            "issue_window": {"opens_at": now - chrono::Duration::minutes(1), "closes_at": now + chrono::Duration::hours(1)},
+            "valid_days": 30,
+        });
+        let created = self
+            .created(format!("{base}/admin/coupon-policies"), body)
+            .await;
+        let id = created["id"].as_u64().unwrap();
+        self.created(
+            format!("{base}/admin/coupon-policies/{id}/open"),
+            serde_json::json!({}),
+        )
+        .await;
+        id
+    }
+
+    /// A product with `options` options priced 1000 and `stock` each; the option ids.
+    pub async fn product(&self, base: &str, options: usize, stock: u64) -> Vec<u64> {
+        let options: Vec<serde_json::Value> = (0..options)
+            .map(
+                |n| serde_json::json!({"name": format!("size {n}"), "price": 1000, "stock": stock}),
+            )
+            .collect();
+        let body = serde_json::json!({"name": "sneaker", "options": options});
+        let created = self.created(format!("{base}/admin/products"), body).await;
+        created["option_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect()
+    }
+
+    /// Gives `user` `amount` points.
+    pub async fn charge(&self, base: &str, user: u64, amount: u64) {
+        let url = format!("{base}/users/me/points/charge");
+        let (status, body) = self
+            .post(&url, user, Some(serde_json::json!({"amount": amount})))
+            .await
+            .expect("request sent");
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// A PENDING order of one unit of `option` by `user`; its id.
+    pub async fn order(&self, base: &str, user: u64, option: u64) -> u64 {
+        let body =
+            serde_json::json!({"items": [{"option_id": option, "quantity": 1}], "coupon_ids": []});
+        let (status, created) = self
+            .post(&format!("{base}/orders"), user, Some(body))
+            .await
+            .expect("request sent");
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_u64().unwrap()
+    }
+}
