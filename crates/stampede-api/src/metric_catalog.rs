@@ -186,6 +186,30 @@ pub const METRICS: &[Metric] = &[
         &["consumer"],
         "Winners skipped because their claim was revoked (unit given back)",
     ),
+    metric(
+        "stampede_fcfs_open_claims",
+        Gauge,
+        &["pool_kind"],
+        "Units taken by the gate whose winners are not persisted yet",
+    ),
+    metric(
+        "stampede_fcfs_oldest_open_claim_seconds",
+        Gauge,
+        &["pool_kind"],
+        "Age of the oldest open claim (0 when none)",
+    ),
+    metric(
+        "stampede_healer_returned_total",
+        Counter,
+        &["pool_kind"],
+        "Units and seat holds the healer gave back (their request died)",
+    ),
+    metric(
+        "stampede_gate_rebuilds_total",
+        Counter,
+        &["pool_kind"],
+        "Gates rebuilt from the database (Redis lost them, or a repair)",
+    ),
     // Orders and payments.
     metric(
         "stampede_payments_total",

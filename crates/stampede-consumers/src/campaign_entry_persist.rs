@@ -8,12 +8,14 @@ use stampede_infra::mysql::campaigns::CampaignEntries;
 use stampede_infra::Infra;
 
 pub const NAME: &str = "campaign-entry-persist";
+/// Its consumer group (the healer waits on how far it has read).
+pub const GROUP: &str = "campaign-entry-persist-group";
 
 pub fn spec(infra: &Infra) -> ConsumerSpec {
     let handler = PersistWinners::<CampaignEntries>::new(NAME, infra.pool.clone(), infra.gate.clone());
     ConsumerSpec::batch(
         NAME,
-        "campaign-entry-persist-group",
+        GROUP,
         &[topics::CAMPAIGN_ENTRY_SUCCEEDED],
         handler,
     )

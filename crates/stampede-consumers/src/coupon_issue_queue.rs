@@ -46,6 +46,16 @@ impl CouponIssueQueue {
         if policy.status != PoolStatus::Open || !policy.window.contains(request.requested_at) {
             return reject(RejectReason::NotOpen);
         }
+        // A redelivery of a request whose coupon was written before a crash:
+        // the coupon carries the request's id.
+        if coupons::find_user_coupon(&self.pool, request.request_id)
+            .await?
+            .is_some()
+        {
+            return Ok(RequestStatus::Issued {
+                coupon_id: request.request_id,
+            });
+        }
         let mut conn = self.pool.acquire().await?;
         if coupons::held_by(&mut conn, policy.id, request.user_id).await? >= policy.per_user_limit {
             return reject(RejectReason::AlreadyIssued);

@@ -8,12 +8,14 @@ use stampede_infra::mysql::coupons::UserCoupons;
 use stampede_infra::Infra;
 
 pub const NAME: &str = "coupon-persist";
+/// Its consumer group (the healer waits on how far it has read).
+pub const GROUP: &str = "coupon-persist-group";
 
 pub fn spec(infra: &Infra) -> ConsumerSpec {
     let handler = PersistWinners::<UserCoupons>::new(NAME, infra.pool.clone(), infra.gate.clone());
     ConsumerSpec::batch(
         NAME,
-        "coupon-persist-group",
+        GROUP,
         &[topics::COUPON_ISSUED],
         handler,
     )

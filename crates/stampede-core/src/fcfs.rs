@@ -92,8 +92,24 @@ pub enum GateOutcome {
     NotOpen,
     /// Closed by an admin.
     Closed,
-    /// Never opened: the counter does not exist (seed 002's −2).
+    /// The counter does not exist: never opened (seed 002's −2), or lost
+    /// with Redis (then the pool is OPEN in the database and being rebuilt).
     Uninitialised,
+    /// Being rewritten from the database (after Redis lost it, or a repair):
+    /// refuse for now, nothing was taken.
+    Rebuilding,
+}
+
+impl GateOutcome {
+    /// The gate's answer read with the pool's status in the database (the
+    /// truth): a counter missing from an OPEN pool was lost with Redis, so
+    /// the pool is being rebuilt, not "never opened".
+    pub fn given(self, status: PoolStatus) -> Self {
+        match (self, status) {
+            (Self::Uninitialised, PoolStatus::Open) => Self::Rebuilding,
+            (outcome, _) => outcome,
+        }
+    }
 }
 
 /// Why a request was refused, as clients see it.
@@ -124,6 +140,9 @@ pub enum Revocation {
     AlreadySettled,
     /// Revoked before (nothing changed).
     AlreadyRevoked,
+    /// The ledger is gone (Redis lost it): nothing to give back; the rebuild
+    /// from the database accounts for the unit.
+    LedgerLost,
 }
 
 /// The atomic gate (implemented with a Redis Lua script).
@@ -221,7 +240,7 @@ where
         Ok(()) => Ok(Taken::Won(win)),
         Err(record) => match gate.revoke(pool, claim, user_id).await {
             Ok(Revocation::AlreadySettled) => Ok(Taken::Won(win)),
-            Ok(Revocation::GivenBack | Revocation::AlreadyRevoked) => {
+            Ok(Revocation::GivenBack | Revocation::AlreadyRevoked | Revocation::LedgerLost) => {
                 Err(TakeError::NotRecorded(record))
             }
             Err(compensation) => Err(TakeError::CompensationFailed {
@@ -329,6 +348,17 @@ mod tests {
         assert_eq!(PoolStatus::Open.close(), Ok(PoolStatus::Closed));
         assert!(PoolStatus::Closed.close().is_err());
         assert!(PoolStatus::Closed.open().is_err());
+    }
+
+    #[test]
+    fn a_missing_counter_of_an_open_pool_means_rebuilding() {
+        let missing = GateOutcome::Uninitialised;
+        assert_eq!(missing.given(PoolStatus::Open), GateOutcome::Rebuilding);
+        assert_eq!(missing.given(PoolStatus::Draft), GateOutcome::Uninitialised);
+        assert_eq!(
+            GateOutcome::SoldOut.given(PoolStatus::Open),
+            GateOutcome::SoldOut
+        );
     }
 
     #[test]

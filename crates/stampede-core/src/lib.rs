@@ -6,7 +6,8 @@
 //!
 //! - [`events`]: the envelope every event travels in, and topic names.
 //! - [`fcfs`]: the first-come-first-served gate's vocabulary and flow, shared
-//!   by coupons and campaigns.
+//!   by coupons and campaigns, and the claim ledger's argument.
+//! - [`healing`]: when a dead request's claim may be given back.
 //! - [`coupon`]: coupon policies, user coupons, the queue mode's requests.
 //! - [`campaign`]: campaigns and their winning entries.
 //! - [`order`]: orders, pricing with coupons, the order state machine.
@@ -18,5 +19,6 @@ pub mod concert;
 pub mod coupon;
 pub mod events;
 pub mod fcfs;
+pub mod healing;
 pub mod order;
 pub mod payment;

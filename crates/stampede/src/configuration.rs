@@ -2,6 +2,7 @@
 //! `STAMPEDE__SECTION__KEY` environment variables, deserialised into typed
 //! settings and validated before anything starts.
 
+use crate::healer::HealerSettings;
 use crate::reconcile::ReconcileSettings;
 use serde::Deserialize;
 use stampede_api::{AuthSettings, HttpSettings, PaymentSettings, RateLimitSettings};
@@ -31,6 +32,7 @@ pub struct Settings {
     pub payments: PaymentSettings,
     pub pg: PgSettings,
     pub reconcile: ReconcileSettings,
+    pub healer: HealerSettings,
     pub notify: NotifySettings,
     pub concert: ConcertSettings,
 }
@@ -102,6 +104,7 @@ impl Settings {
         self.payments.validate()?;
         self.pg.validate()?;
         self.reconcile.validate()?;
+        self.healer.validate()?;
         self.auth.validate()?;
         self.infra().validate()
     }

@@ -6,6 +6,7 @@ pub mod admission;
 pub mod bench;
 pub mod commands;
 pub mod configuration;
+pub mod healer;
 pub mod probe;
 pub mod reconcile;
 pub mod startup;

@@ -92,6 +92,10 @@ impl Application {
         let admission =
             crate::admission::QueueAdmission::new(infra.queue.clone(), settings.concert.clone());
         workers.push(tokio::spawn(admission.run(stop_workers.clone())));
+        if settings.healer.enabled {
+            let healer = crate::healer::Healer::new(infra.clone(), settings.healer.clone());
+            workers.push(tokio::spawn(healer.run(stop_workers.clone())));
+        }
         let pg = PgClient::new(settings.pg.clone());
         if settings.reconcile.enabled {
             let reconciler = crate::reconcile::Reconciler::new(

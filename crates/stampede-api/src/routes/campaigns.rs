@@ -2,7 +2,9 @@
 //! gate as coupons. A win also writes an entry token (Redis, 30 min) that
 //! payments verify.
 
-use super::fcfs::{answer, close_pool, created, invalid, open_pool, PoolCounters, WindowBody};
+use super::fcfs::{
+    answer, close_pool, created, invalid, open_pool, take_in_own_task, PoolCounters, WindowBody,
+};
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::AppState;
@@ -12,7 +14,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stampede_core::campaign::CampaignEntrySucceeded;
-use stampede_core::fcfs::{take_and_record, PoolError, PoolKind, PoolRef, PoolStatus};
+use stampede_core::fcfs::{PoolError, PoolKind, PoolRef, PoolStatus};
 use stampede_infra::mysql::campaigns::{self, Campaign};
 use stampede_infra::mysql::pools::Campaigns;
 use utoipa::ToSchema;
@@ -141,30 +143,32 @@ pub async fn enter(
         kind: PoolKind::Campaign,
         id,
     };
-    // An id the gate has never seen is either unknown or not opened yet.
-    if state.infra.gate.snapshot_stock(pool).await?.is_none() {
-        state.existing_campaign(id).await?;
-    }
+    // An id the gate does not know is unknown, not opened yet, or lost
+    // with Redis: the database tells which.
+    let status = match state.infra.gate.snapshot_stock(pool).await? {
+        Some(_) => PoolStatus::Open,
+        None => state.existing_campaign(id).await?.status,
+    };
     let now = Utc::now();
     // The entry's id is the claim on its slot.
     let entry_id = Uuid::now_v7();
-    let result = take_and_record(
-        &state.infra.gate,
-        &state.infra.events,
+    let user_id = user.user_id;
+    let result = take_in_own_task(
+        &state,
         pool,
         entry_id,
-        user.user_id,
+        user_id,
         now.timestamp_millis(),
         1,
-        |_| CampaignEntrySucceeded {
+        move |_| CampaignEntrySucceeded {
             entry_id,
             campaign_id: id,
-            user_id: user.user_id,
+            user_id,
             created_at: now,
         },
     )
     .await;
-    let won = answer(result, "campaign")?;
+    let won = answer(result, "campaign", status)?;
     Ok(created(EntryAnswer {
         entry_id: won.entry_id,
         campaign_id: id,

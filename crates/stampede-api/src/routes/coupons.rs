@@ -1,7 +1,9 @@
 //! Coupons: the admin lifecycle of policies, issuing (gate, queue or the
 //! naive DB-lock baseline), and what a user holds.
 
-use super::fcfs::{answer, close_pool, created, invalid, open_pool, PoolCounters, WindowBody};
+use super::fcfs::{
+    answer, close_pool, created, invalid, open_pool, take_in_own_task, PoolCounters, WindowBody,
+};
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::AppState;
@@ -13,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use stampede_core::coupon::{
     CouponIssueRequested, CouponIssued, Discount, IssueMode, NewCouponPolicy, RequestStatus,
 };
-use stampede_core::fcfs::{take_and_record, PoolKind, PoolRef, PoolStatus};
+use stampede_core::fcfs::{PoolKind, PoolRef, PoolStatus};
 use stampede_infra::mysql::coupons::{self, CouponPolicy, DbIssue};
 use stampede_infra::mysql::pools::CouponPolicies;
 use utoipa::ToSchema;
@@ -212,25 +214,25 @@ pub async fn issue(
             };
             // The coupon's id is the claim on its unit.
             let issue_id = Uuid::now_v7();
-            let result = take_and_record(
-                &state.infra.gate,
-                &state.infra.events,
+            let (user_id, expires_at) = (user.user_id, policy.expiry_for(now));
+            let result = take_in_own_task(
+                &state,
                 pool,
                 issue_id,
-                user.user_id,
+                user_id,
                 now.timestamp_millis(),
                 policy.per_user_limit,
-                |ordinal| CouponIssued {
+                move |ordinal| CouponIssued {
                     issue_id,
                     policy_id: id,
-                    user_id: user.user_id,
+                    user_id,
                     ordinal,
                     issued_at: now,
-                    expires_at: policy.expiry_for(now),
+                    expires_at,
                 },
             )
             .await;
-            let won = answer(result, "coupon")?;
+            let won = answer(result, "coupon", policy.status)?;
             let body = IssueAnswer::Issued {
                 issue_id: won.issue_id,
                 policy_id: id,
@@ -290,18 +292,20 @@ async fn queue(
         user_id,
         requested_at: now,
     };
-    let requests = &state.infra.coupon_requests;
-    requests
-        .set(user_id, request.request_id, &RequestStatus::Pending)
-        .await?;
+    // Published first, then marked PENDING unless decided meanwhile: a
+    // process dying in between leaves no PENDING status without a request.
     if let Err(error) = state.infra.events.publish(&request).await {
-        let _ = requests.forget(user_id, request.request_id).await;
         tracing::error!(%error, "queueing a coupon request failed");
         return Err(ApiError::unavailable(
             "ISSUE_UNAVAILABLE",
             "the request was not queued; please retry",
         ));
     }
+    state
+        .infra
+        .coupon_requests
+        .set_if_absent(user_id, request.request_id, &RequestStatus::Pending)
+        .await?;
     metrics::counter!("stampede_fcfs_outcomes_total", "pool" => "coupon", "mode" => "queue", "outcome" => "queued")
         .increment(1);
     let body = IssueAnswer::Queued {
@@ -320,14 +324,22 @@ pub async fn request_status(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let status = state
-        .infra
-        .coupon_requests
-        .get(user.user_id, id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found("REQUEST_NOT_FOUND", format!("no coupon request {id}"))
-        })?;
+    let status = match state.infra.coupon_requests.get(user.user_id, id).await? {
+        Some(status) => status,
+        // Statuses live in Redis; one lost with it (or expired) is still
+        // ISSUED when the request's coupon (it carries the request's id) is a row.
+        None => match coupons::find_user_coupon(&state.infra.pool, id).await? {
+            Some(coupon) if coupon.user_id == user.user_id => {
+                RequestStatus::Issued { coupon_id: id }
+            }
+            _ => {
+                return Err(ApiError::not_found(
+                    "REQUEST_NOT_FOUND",
+                    format!("no coupon request {id}"),
+                ))
+            }
+        },
+    };
     let mut body = serde_json::to_value(&status).expect("statuses serialise");
     if let RequestStatus::Issued { coupon_id } = status {
         if let Some(coupon) = coupons::find_user_coupon(&state.infra.pool, coupon_id).await? {

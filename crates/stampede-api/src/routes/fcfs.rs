@@ -6,9 +6,11 @@ use crate::AppState;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use stampede_core::events::DomainEvent;
 use stampede_core::fcfs::{
-    GateOutcome, IssueWindow, PoolError, PoolRef, PoolStatus, TakeError, Taken,
+    take_and_record, GateOutcome, IssueWindow, PoolError, PoolRef, PoolStatus, TakeError, Taken,
 };
+use stampede_infra::kafka::PublishError;
 use stampede_infra::mysql::pools::{self, PoolTable};
 use utoipa::ToSchema;
 
@@ -48,17 +50,61 @@ pub fn refusal(outcome: GateOutcome, what: &str) -> ApiError {
         GateOutcome::Uninitialised | GateOutcome::Won { .. } => {
             ApiError::unprocessable("NOT_OPEN", format!("this {what} has not been opened"))
         }
+        GateOutcome::Rebuilding => ApiError::unavailable(
+            "GATE_REBUILDING",
+            format!("this {what}'s gate is being rebuilt from the database; nothing was taken, retry in a few seconds"),
+        ),
     }
 }
 
-/// Maps the gate flow's result to the winner or the error, counting outcomes.
+/// Runs the gate flow (take, publish, revoke on failure) on a task of its
+/// own: a client that hangs up mid-request cancels its handler, and a flow
+/// cut between the take and the publish's outcome would leave its claim
+/// open until the healer gives it back.
+#[allow(clippy::too_many_arguments)]
+pub async fn take_in_own_task<W>(
+    state: &AppState,
+    pool: PoolRef,
+    claim: uuid::Uuid,
+    user_id: u64,
+    now_ms: i64,
+    per_user_limit: u32,
+    make_win: impl FnOnce(u32) -> W + Send + 'static,
+) -> Result<Taken<W>, TakeError<redis::RedisError, PublishError>>
+where
+    W: DomainEvent + Send + Sync + 'static,
+{
+    let (gate, events) = (state.infra.gate.clone(), state.infra.events.clone());
+    tokio::spawn(async move {
+        take_and_record(
+            &gate,
+            &events,
+            pool,
+            claim,
+            user_id,
+            now_ms,
+            per_user_limit,
+            make_win,
+        )
+        .await
+    })
+    .await
+    .expect("the gate flow does not panic")
+}
+
+/// Maps the gate flow's result to the winner or the error, counting
+/// outcomes; `status` is the pool's status in the database.
 pub fn answer<W, G: std::error::Error, S: std::error::Error>(
     result: Result<Taken<W>, TakeError<G, S>>,
     what: &'static str,
+    status: PoolStatus,
 ) -> Result<W, ApiError> {
     let (outcome, answer) = match result {
         Ok(Taken::Won(win)) => ("won", Ok(win)),
-        Ok(Taken::Refused(refused)) => (refusal_label(refused), Err(refusal(refused, what))),
+        Ok(Taken::Refused(refused)) => {
+            let refused = refused.given(status);
+            (refusal_label(refused), Err(refusal(refused, what)))
+        }
         Err(TakeError::Gate(error)) => (
             "gate_unavailable",
             Err(unavailable("REDIS_UNAVAILABLE", &error)),
@@ -86,6 +132,7 @@ fn refusal_label(outcome: GateOutcome) -> &'static str {
         GateOutcome::NotOpen => "not_open",
         GateOutcome::Closed => "closed",
         GateOutcome::Uninitialised => "uninitialised",
+        GateOutcome::Rebuilding => "rebuilding",
     }
 }
 

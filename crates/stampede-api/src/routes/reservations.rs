@@ -121,6 +121,13 @@ pub async fn hold(
     }
     match reservations::hold_seat(&state.infra.pool, &state.infra.outbox, &request).await {
         Ok(reservation) => {
+            // No longer pending: the healer would otherwise look it up in a few seconds.
+            if let Err(error) = holds
+                .written(body.schedule_id, body.seat_id, request.hold_id)
+                .await
+            {
+                tracing::warn!(%error, "a written hold stays listed as pending; the healer clears it");
+            }
             metrics::counter!("stampede_seat_holds_total", "outcome" => "held").increment(1);
             Ok((StatusCode::CREATED, Json(reservation.into())))
         }

@@ -10,12 +10,15 @@ mod closing;
 pub mod consumer;
 pub mod dead_letter_reader;
 mod event_sink;
+pub mod offsets;
 mod producer;
+mod progress;
 mod settings;
 mod topics;
 
 pub use closing::ClosingConsumer;
 pub use event_sink::EventSink;
 pub use producer::{EventProducer, OutgoingRecord, PublishError};
+pub use progress::GroupProgress;
 pub use settings::{ConsumerSettings, KafkaSettings, ProducerSettings};
 pub use topics::{ensure_topics, ensure_topics_until_done, TopicNames, TopicsError};

@@ -75,6 +75,14 @@ impl EventProducer {
                 "delivery.timeout.ms",
                 settings.delivery_timeout_ms.to_string(),
             )
+            // A request in flight is failed by its own timeout, not the
+            // delivery timeout: bounding it by the same time means no
+            // acknowledgement can arrive later than delivery_timeout_ms after
+            // the send (the healer relies on that bound).
+            .set(
+                "request.timeout.ms",
+                settings.delivery_timeout_ms.min(30_000).to_string(),
+            )
             .set("linger.ms", settings.linger_ms.to_string())
             .set("compression.type", "lz4")
             .create()?;

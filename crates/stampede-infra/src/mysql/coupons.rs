@@ -5,7 +5,6 @@ use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use sqlx::{MySqlConnection, MySqlPool};
 use stampede_core::coupon::{CouponIssued, Discount, IssueMode, NewCouponPolicy, UserCouponStatus};
 use stampede_core::fcfs::{IssueWindow, PoolKind, PoolStatus};
-use std::collections::HashMap;
 use uuid::Uuid;
 
 /// A `coupon_policies` row, typed.
@@ -163,6 +162,7 @@ impl WinnerTable for UserCoupons {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserCouponRecord {
     pub id: String,
+    pub user_id: u64,
     pub policy_id: u64,
     pub policy_name: String,
     pub ordinal: u32,
@@ -176,7 +176,7 @@ pub async fn coupons_of_user(
     user_id: u64,
 ) -> Result<Vec<UserCouponRecord>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT c.id, c.policy_id, p.name AS policy_name, c.ordinal, c.status, c.issued_at, c.expires_at \
+        "SELECT c.id, c.user_id, c.policy_id, p.name AS policy_name, c.ordinal, c.status, c.issued_at, c.expires_at \
          FROM user_coupons c JOIN coupon_policies p ON p.id = c.policy_id \
          WHERE c.user_id = ? ORDER BY c.issued_at DESC LIMIT 500",
     )
@@ -190,23 +190,12 @@ pub async fn find_user_coupon(
     id: Uuid,
 ) -> Result<Option<UserCouponRecord>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT c.id, c.policy_id, p.name AS policy_name, c.ordinal, c.status, c.issued_at, c.expires_at \
+        "SELECT c.id, c.user_id, c.policy_id, p.name AS policy_name, c.ordinal, c.status, c.issued_at, c.expires_at \
          FROM user_coupons c JOIN coupon_policies p ON p.id = c.policy_id WHERE c.id = ?",
     )
     .bind(id.to_string())
     .fetch_optional(pool)
     .await
-}
-
-/// Issued coupons per holder of a policy (the database's side of the audit).
-pub async fn holders(pool: &MySqlPool, policy_id: u64) -> Result<HashMap<u64, u32>, sqlx::Error> {
-    let rows: Vec<(u64, i64)> = sqlx::query_as(
-        "SELECT user_id, COUNT(*) FROM user_coupons WHERE policy_id = ? GROUP BY user_id",
-    )
-    .bind(policy_id)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(|(user, n)| (user, n as u32)).collect())
 }
 
 /// Coupons `user_id` holds of `policy_id`, read on `conn`.

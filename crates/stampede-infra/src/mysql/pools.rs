@@ -2,9 +2,11 @@
 //! (DRAFT → OPEN → CLOSED), a `remaining` count and an issue window.
 
 use super::coupons::utc;
+use crate::redis::PoolTruth;
 use chrono::NaiveDateTime;
 use sqlx::MySqlPool;
 use stampede_core::fcfs::{IssueWindow, PoolKind, PoolStatus};
+use std::collections::HashMap;
 
 /// A table of FCFS pools.
 pub trait PoolTable {
@@ -12,6 +14,9 @@ pub trait PoolTable {
     const TABLE: &'static str;
     const OPENS_AT: &'static str;
     const CLOSES_AT: &'static str;
+    /// The table of its winners' rows, and their column naming the pool.
+    const WINNERS: &'static str;
+    const WINNERS_POOL: &'static str;
 }
 
 pub struct CouponPolicies;
@@ -21,6 +26,8 @@ impl PoolTable for CouponPolicies {
     const TABLE: &'static str = "coupon_policies";
     const OPENS_AT: &'static str = "issue_opens_at";
     const CLOSES_AT: &'static str = "issue_closes_at";
+    const WINNERS: &'static str = "user_coupons";
+    const WINNERS_POOL: &'static str = "policy_id";
 }
 
 pub struct Campaigns;
@@ -30,6 +37,8 @@ impl PoolTable for Campaigns {
     const TABLE: &'static str = "campaigns";
     const OPENS_AT: &'static str = "opens_at";
     const CLOSES_AT: &'static str = "closes_at";
+    const WINNERS: &'static str = "campaign_entries";
+    const WINNERS_POOL: &'static str = "campaign_id";
 }
 
 /// The lifecycle-relevant part of a pool row.
@@ -87,4 +96,44 @@ pub async fn set_status<T: PoolTable>(
     .await?
     .rows_affected();
     Ok(moved == 1)
+}
+
+/// The pools that are OPEN (each has a gate in Redis).
+pub async fn open_pools<T: PoolTable>(pool: &MySqlPool) -> Result<Vec<u64>, sqlx::Error> {
+    sqlx::query_scalar(&format!("SELECT id FROM {} WHERE status = ?", T::TABLE))
+        .bind(PoolStatus::Open.as_str())
+        .fetch_all(pool)
+        .await
+}
+
+/// Users holding winners of pool `id`, with how many each.
+pub async fn holders<T: PoolTable>(
+    pool: &MySqlPool,
+    id: u64,
+) -> Result<HashMap<u64, u32>, sqlx::Error> {
+    let rows: Vec<(u64, i64)> = sqlx::query_as(&format!(
+        "SELECT user_id, COUNT(*) FROM {} WHERE {} = ? GROUP BY user_id",
+        T::WINNERS,
+        T::WINNERS_POOL
+    ))
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(user, n)| (user, n as u32)).collect())
+}
+
+/// What the database says of pool `id`, for rebuilding its gate.
+pub async fn truth<T: PoolTable>(
+    pool: &MySqlPool,
+    id: u64,
+) -> Result<Option<PoolTruth>, sqlx::Error> {
+    let Some(state) = pool_state::<T>(pool, id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(PoolTruth {
+        remaining: state.remaining,
+        window: state.window,
+        closed: state.status == PoolStatus::Closed,
+        holders: holders::<T>(pool, id).await?,
+    }))
 }

@@ -117,6 +117,27 @@ pub async fn find_reservation(
     find_on(&mut conn, id, "").await
 }
 
+/// Whether a reservation row carries `hold_id` (its hold was written through).
+pub async fn hold_was_written(pool: &MySqlPool, hold_id: Uuid) -> Result<bool, sqlx::Error> {
+    let found: Option<u64> = sqlx::query_scalar("SELECT id FROM reservations WHERE hold_id = ?")
+        .bind(hold_id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// PENDING reservations whose hold has not run out: the seat holds Redis
+/// should have (after it lost them).
+pub async fn live_holds(pool: &MySqlPool) -> Result<Vec<Reservation>, sqlx::Error> {
+    let rows: Vec<ReservationRow> = sqlx::query_as(&format!(
+        "SELECT {RESERVATION_COLUMNS} WHERE status = ? AND hold_expires_at > UTC_TIMESTAMP(3)"
+    ))
+    .bind(ReservationStatus::Pending.as_str())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(reservation).collect())
+}
+
 async fn find_on(
     conn: &mut MySqlConnection,
     id: u64,

@@ -40,6 +40,27 @@ impl CouponRequests {
             .await
     }
 
+    /// Sets `status` unless the request already has one: the route marks a
+    /// request PENDING after publishing it, and must not overwrite a verdict
+    /// the consumer wrote in between.
+    pub async fn set_if_absent(
+        &self,
+        user_id: u64,
+        request_id: Uuid,
+        status: &RequestStatus,
+    ) -> Result<(), RedisError> {
+        let json = serde_json::to_string(status).expect("statuses serialise");
+        redis::cmd("SET")
+            .arg(self.key(user_id, request_id))
+            .arg(json)
+            .arg("NX")
+            .arg("EX")
+            .arg(self.ttl_secs)
+            .query_async::<Option<String>>(&mut self.redis.clone())
+            .await
+            .map(|_| ())
+    }
+
     pub async fn get(
         &self,
         user_id: u64,
@@ -51,9 +72,5 @@ impl CouponRequests {
             .get(self.key(user_id, request_id))
             .await?;
         Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
-    }
-
-    pub async fn forget(&self, user_id: u64, request_id: Uuid) -> Result<(), RedisError> {
-        self.redis.clone().del(self.key(user_id, request_id)).await
     }
 }

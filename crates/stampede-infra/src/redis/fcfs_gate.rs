@@ -36,6 +36,10 @@ static RESERVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/fcfs_reserve.lua")));
 static RELEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/fcfs_release.lua")));
+static OPEN_CLAIMS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_open_claims.lua")));
+static REBUILD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_rebuild.lua")));
 static OPEN: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/fcfs_open.lua")));
 
@@ -177,23 +181,110 @@ impl FcfsGate {
         })
     }
 
-    /// Overwrites the counter and the marks with the database's truth.
-    pub async fn repair(
+    /// Blocks the pool while it is rebuilt: takes answer "rebuilding" and
+    /// take nothing. A pool whose keys Redis lost is blocked from then on.
+    pub async fn block(&self, pool: PoolRef) -> Result<(), RedisError> {
+        self.redis
+            .clone()
+            .hset::<_, _, _, ()>(self.key(pool, "meta"), "rebuilding", "1")
+            .await
+    }
+
+    /// Rewrites a blocked pool from the database (`remaining`, the holders,
+    /// the window and whether it is closed), keeping its open claims, and
+    /// unblocks it. Returns the new stock.
+    pub async fn rebuild(&self, pool: PoolRef, truth: &PoolTruth) -> Result<i64, RedisError> {
+        let mut invocation = REBUILD.key(self.key(pool, "stock"));
+        invocation
+            .key(self.key(pool, "marks"))
+            .key(self.key(pool, "meta"))
+            .key(self.key(pool, "open_claims"))
+            .key(self.key(pool, "claims"))
+            .arg(truth.remaining)
+            .arg(truth.window.opens_at.timestamp_millis())
+            .arg(truth.window.closes_at.timestamp_millis())
+            .arg(u8::from(truth.closed));
+        for (user, held) in &truth.holders {
+            invocation.arg(*user).arg(*held);
+        }
+        invocation.invoke_async(&mut self.redis.clone()).await
+    }
+
+    /// Open claims taken before `before_ms`, oldest first, at most `limit`.
+    pub async fn open_claims_before(
         &self,
         pool: PoolRef,
-        stock: i64,
-        marks: &HashMap<u64, u32>,
-    ) -> Result<(), RedisError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .set(self.key(pool, "stock"), stock)
-            .del(self.key(pool, "marks"));
-        let entries: Vec<(u64, u32)> = marks.iter().map(|(u, n)| (*u, *n)).collect();
-        for chunk in entries.chunks(1000) {
-            pipe.hset_multiple(self.key(pool, "marks"), chunk);
-        }
-        pipe.query_async::<()>(&mut self.redis.clone()).await
+        before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OpenClaim>, RedisError> {
+        let flat: Vec<String> = OPEN_CLAIMS
+            .key(self.key(pool, "claims"))
+            .key(self.key(pool, "open_claims"))
+            .arg(before_ms)
+            .arg(limit)
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(flat
+            .chunks(3)
+            .filter_map(|c| OpenClaim::parse(&c[0], &c[1], &c[2]))
+            .collect())
     }
+
+    /// How many claims are open and when the oldest was taken.
+    pub async fn ledger_stats(&self, pool: PoolRef) -> Result<LedgerStats, RedisError> {
+        let mut redis = self.redis.clone();
+        let open: u64 = redis.zcard(self.key(pool, "open_claims")).await?;
+        let oldest: Vec<(String, f64)> = redis
+            .zrange_withscores(self.key(pool, "open_claims"), 0, 0)
+            .await?;
+        let revoked: u64 = redis.hlen(self.key(pool, "claims")).await?;
+        Ok(LedgerStats {
+            open,
+            oldest_taken_at_ms: oldest.first().map(|(_, at)| *at as i64),
+            revoked: revoked.saturating_sub(open),
+        })
+    }
+}
+
+/// What the database says of a pool, for a rebuild.
+#[derive(Debug, Clone)]
+pub struct PoolTruth {
+    pub remaining: u64,
+    pub window: IssueWindow,
+    pub closed: bool,
+    /// User → units held (rows).
+    pub holders: HashMap<u64, u32>,
+}
+
+/// A claim not settled yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenClaim {
+    pub claim: Uuid,
+    pub user_id: u64,
+    /// The instance that took it.
+    pub instance: String,
+    pub taken_at_ms: i64,
+}
+
+impl OpenClaim {
+    fn parse(id: &str, taken_at: &str, value: &str) -> Option<Self> {
+        let mut parts = value.strip_prefix("O|")?.splitn(2, '|');
+        Some(Self {
+            claim: Uuid::parse_str(id).ok()?,
+            user_id: parts.next()?.parse().ok()?,
+            instance: parts.next()?.to_owned(),
+            taken_at_ms: taken_at.parse::<f64>().ok()? as i64,
+        })
+    }
+}
+
+/// The claim ledger of a pool at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerStats {
+    pub open: u64,
+    pub oldest_taken_at_ms: Option<i64>,
+    /// Tombstones: claims revoked (their units given back).
+    pub revoked: u64,
 }
 
 #[async_trait]
@@ -237,6 +328,7 @@ impl Gate for FcfsGate {
             -3 => GateOutcome::NotOpen,
             -4 => GateOutcome::Closed,
             -5 => GateOutcome::AlreadyIssued,
+            -6 => GateOutcome::Rebuilding,
             _ => GateOutcome::Uninitialised,
         })
     }
@@ -261,6 +353,7 @@ impl Gate for FcfsGate {
             1 => Ok(Revocation::GivenBack),
             0 => Ok(Revocation::AlreadySettled),
             2 => Ok(Revocation::AlreadyRevoked),
+            -3 => Ok(Revocation::LedgerLost),
             _ => Err(RedisError::from((
                 redis::ErrorKind::ClientError,
                 "the claim belongs to another user",

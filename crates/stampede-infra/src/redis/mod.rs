@@ -5,13 +5,17 @@
 
 mod coupon_requests;
 mod fcfs_gate;
+mod instances;
+mod lease;
 mod seat_holds;
 mod sold_out_ranking;
 mod waiting_queue;
 
 pub use coupon_requests::CouponRequests;
-pub use fcfs_gate::{FcfsGate, GateSnapshot, Reservation};
-pub use seat_holds::{HoldConfirmation, SeatHolds};
+pub use fcfs_gate::{FcfsGate, GateSnapshot, LedgerStats, OpenClaim, PoolTruth, Reservation};
+pub use instances::Instances;
+pub use lease::Lease;
+pub use seat_holds::{HoldConfirmation, PendingHold, SeatHolds};
 pub use sold_out_ranking::SoldOutRanking;
 pub use waiting_queue::{Admission, QueueTicket, WaitingQueue};
 

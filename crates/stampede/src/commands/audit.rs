@@ -1,20 +1,28 @@
 //! `stampede audit coupons <policy_id> [--repair]`: do Redis, MariaDB and
 //! the event pipeline agree about a coupon policy?
 //!
-//! The database is the truth. At rest (no request in flight, the persisting
-//! consumer caught up) the gate's counter equals the policy's `remaining`
-//! and its marks equal the coupons each user holds. A mark without a row is
-//! a winner not (yet) persisted; a row without a mark would let its holder
-//! win twice. `--repair` rewrites the Redis side from the database; it is
-//! refused while the policy is still issuing unless `--force` is given,
-//! because winners in flight are not rows yet.
+//! The database is the truth. Every unit the gate took is a row, an open
+//! claim (taken, its winner on the way to the persisting consumer) or was
+//! given back (a revoked claim), so at any moment the gate's counter plus
+//! its open claims equals the policy's `remaining`, and the marks equal the
+//! coupons each user holds plus their open claims (a settled claim whose row
+//! is being written right now shows as a drift of one for a moment).
+//!
+//! The healer inside `serve` keeps this true by itself: it gives back the
+//! claims of requests that died and rebuilds a gate Redis lost. `--repair`
+//! is for what neither explains (a hand-edited key, a restored snapshot):
+//! it rebuilds the gate the healer's way — blocking the pool (503
+//! `GATE_REBUILDING`) until every winner on its way is persisted — so it is
+//! safe while the policy is issuing.
 
 use crate::configuration::Settings;
+use crate::healer::rebuild::rebuild_now;
 use anyhow::Context;
 use stampede_core::events::topics;
-use stampede_core::fcfs::{PoolKind, PoolRef, PoolStatus};
+use stampede_core::fcfs::{PoolKind, PoolRef};
 use stampede_infra::kafka::dead_letter_reader::read_dead_letters;
 use stampede_infra::mysql::coupons;
+use stampede_infra::mysql::pools::{self, CouponPolicies};
 use stampede_infra::Infra;
 use std::collections::HashMap;
 use std::fmt;
@@ -24,12 +32,10 @@ pub enum AuditCommand {
     /// Audit one coupon policy.
     Coupons {
         policy_id: u64,
-        /// Rewrite Redis (counter and marks) from the database.
+        /// Rebuild the gate (counter and marks) from the database, keeping its
+        /// open claims; the pool refuses requests meanwhile (seconds).
         #[arg(long)]
         repair: bool,
-        /// Repair even while the policy is open and in its window.
-        #[arg(long)]
-        force: bool,
         /// Also count dead letters of `coupon.issued` for this policy (reads the DLT).
         #[arg(long)]
         dead_letters: bool,
@@ -44,6 +50,12 @@ pub struct AuditReport {
     pub db_remaining: u64,
     pub db_rows: u64,
     pub redis_stock: Option<i64>,
+    /// Units taken whose winners are not rows yet.
+    pub open_claims: u64,
+    /// Seconds since the oldest open claim was taken.
+    pub oldest_open_claim_secs: Option<f64>,
+    /// Claims revoked: units given back (a failed publish, or the healer).
+    pub revoked_claims: u64,
     /// Users marked in Redis with no (or fewer) rows in the database.
     pub marks_without_rows: u64,
     /// Users holding rows the Redis marks do not know of.
@@ -53,9 +65,10 @@ pub struct AuditReport {
 }
 
 impl AuditReport {
+    /// Counter + open claims − remaining: 0 when Redis accounts for every unit.
     pub fn stock_drift(&self) -> Option<i64> {
         self.redis_stock
-            .map(|stock| stock - self.db_remaining as i64)
+            .map(|stock| stock + self.open_claims as i64 - self.db_remaining as i64)
     }
 
     pub fn in_agreement(&self) -> bool {
@@ -76,10 +89,15 @@ impl fmt::Display for AuditReport {
             .redis_stock
             .map_or("absent (never opened)".to_owned(), |s| s.to_string());
         writeln!(f, "  redis: counter               {redis}")?;
+        writeln!(f, "  redis: open claims           {}", self.open_claims)?;
+        if let Some(age) = self.oldest_open_claim_secs {
+            writeln!(f, "  oldest open claim            {age:.1} s")?;
+        }
+        writeln!(f, "  claims revoked (given back)  {}", self.revoked_claims)?;
         let drift = self
             .stock_drift()
             .map_or("n/a".to_owned(), |d| format!("{d:+}"));
-        writeln!(f, "  counter drift (redis − db)   {drift}")?;
+        writeln!(f, "  drift (counter + claims − db) {drift}")?;
         writeln!(
             f,
             "  marks without rows           {}",
@@ -110,7 +128,6 @@ pub async fn run(settings: Settings, command: AuditCommand) -> anyhow::Result<()
     let AuditCommand::Coupons {
         policy_id,
         repair,
-        force,
         dead_letters,
     } = command;
     let infra = Infra::connect(settings.infra()).await?;
@@ -123,16 +140,9 @@ pub async fn run(settings: Settings, command: AuditCommand) -> anyhow::Result<()
         return Ok(());
     }
     if !repair {
-        anyhow::bail!("drift found; run again with --repair to rewrite Redis from the database");
+        anyhow::bail!("drift found; run again with --repair to rebuild the gate from the database");
     }
-    let policy = coupons::find_policy(&infra.pool, policy_id)
-        .await?
-        .context("the policy vanished")?;
-    let issuing = policy.status == PoolStatus::Open && policy.window.contains(chrono::Utc::now());
-    if issuing && !force {
-        anyhow::bail!("the policy is still issuing; close it first or pass --force");
-    }
-    repair_coupons(&infra, policy_id).await?;
+    repair_coupons(&infra, &settings, policy_id).await?;
     let after = audit_coupons(&infra, policy_id).await?;
     println!("repaired:\n{after}");
     Ok(())
@@ -143,13 +153,17 @@ pub async fn audit_coupons(infra: &Infra, policy_id: u64) -> anyhow::Result<Audi
     let policy = coupons::find_policy(&infra.pool, policy_id)
         .await?
         .with_context(|| format!("no coupon policy {policy_id}"))?;
-    let holders = coupons::holders(&infra.pool, policy_id).await?;
-    let snapshot = infra
+    let holders = pools::holders::<CouponPolicies>(&infra.pool, policy_id).await?;
+    let pool = PoolRef {
+        kind: PoolKind::Coupon,
+        id: policy_id,
+    };
+    let snapshot = infra.gate.snapshot(pool).await?;
+    let ledger = infra.gate.ledger_stats(pool).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let open = infra
         .gate
-        .snapshot(PoolRef {
-            kind: PoolKind::Coupon,
-            id: policy_id,
-        })
+        .open_claims_before(pool, now + 1, 10_000_000)
         .await?;
     let outbox_pending: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND aggregatetype = 'coupon_policy' AND aggregateid = ?",
@@ -160,7 +174,11 @@ pub async fn audit_coupons(infra: &Infra, policy_id: u64) -> anyhow::Result<Audi
     // Queue mode does not mark users in Redis: only the counter is compared.
     let marks_apply = policy.mode != stampede_core::coupon::IssueMode::Queue;
     let (marks_without_rows, rows_without_marks) = if marks_apply {
-        mark_drift(&snapshot.marks, &holders)
+        let mut expected = holders.clone();
+        for claim in &open {
+            *expected.entry(claim.user_id).or_default() += 1;
+        }
+        mark_drift(&snapshot.marks, &expected)
     } else {
         (0, 0)
     };
@@ -170,6 +188,11 @@ pub async fn audit_coupons(infra: &Infra, policy_id: u64) -> anyhow::Result<Audi
         db_remaining: policy.remaining,
         db_rows: holders.values().map(|n| u64::from(*n)).sum(),
         redis_stock: snapshot.stock,
+        open_claims: ledger.open,
+        oldest_open_claim_secs: ledger
+            .oldest_taken_at_ms
+            .map(|at| (now - at).max(0) as f64 / 1000.0),
+        revoked_claims: ledger.revoked,
         marks_without_rows,
         rows_without_marks,
         outbox_pending,
@@ -191,20 +214,20 @@ fn mark_drift(marks: &HashMap<u64, u32>, holders: &HashMap<u64, u32>) -> (u64, u
     (marks_without_rows, rows_without_marks)
 }
 
-/// Rewrites the gate's counter and marks from the database.
-pub async fn repair_coupons(infra: &Infra, policy_id: u64) -> anyhow::Result<()> {
-    let policy = coupons::find_policy(&infra.pool, policy_id)
-        .await?
-        .context("no such policy")?;
-    let holders = coupons::holders(&infra.pool, policy_id).await?;
+/// Rebuilds the gate from the database the healer's way (safe while issuing).
+pub async fn repair_coupons(
+    infra: &Infra,
+    settings: &Settings,
+    policy_id: u64,
+) -> anyhow::Result<()> {
     let pool = PoolRef {
         kind: PoolKind::Coupon,
         id: policy_id,
     };
-    infra
-        .gate
-        .repair(pool, policy.remaining as i64, &holders)
-        .await?;
+    let bounds = settings
+        .healer
+        .bounds(settings.kafka.producer.delivery_timeout_ms);
+    rebuild_now(infra, pool, bounds, std::time::Duration::from_secs(120)).await?;
     Ok(())
 }
 

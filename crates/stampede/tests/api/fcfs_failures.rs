@@ -538,30 +538,37 @@ async fn a_campaign_entry_wins_once_writes_a_token_and_is_persisted() {
 
 #[tokio::test]
 async fn the_audit_finds_drift_and_repairs_redis_from_the_database() {
+    use redis::AsyncCommands;
     use stampede::commands::audit::{audit_coupons, repair_coupons};
-    let app = spawn_app().await;
+    let mut settings = test_settings();
+    // The repair waits out the publish bound; a short one keeps the test quick.
+    settings.kafka.producer.delivery_timeout_ms = 2000;
+    let app = spawn_app_with(settings, vec![]).await;
     let policy = app.open_policy(20, "GATE").await;
     assert_eq!(issue_all(&app, policy, 1..=10).await, 10);
     assert!(eventually(WAIT, || async { rows(&app, policy).await == 10 }).await);
     let report = audit_coupons(&app.infra, policy).await.unwrap();
     assert!(report.in_agreement(), "{report}");
 
-    // Redis loses its marks and gains stock (a flushed or restored cache).
-    let pool = PoolRef {
-        kind: PoolKind::Coupon,
-        id: policy,
+    // Redis loses its marks and gains stock (a hand-edited key, a restored snapshot).
+    let key = |part: &str| {
+        format!(
+            "{}{{fcfs:coupon:{policy}}}:{part}",
+            app.settings.redis.key_prefix
+        )
     };
-    app.infra
-        .gate
-        .repair(pool, 15, &Default::default())
-        .await
-        .unwrap();
+    let mut redis = app.infra.redis.clone();
+    redis.set::<_, _, ()>(key("stock"), 15).await.unwrap();
+    redis.del::<_, ()>(key("marks")).await.unwrap();
     let report = audit_coupons(&app.infra, policy).await.unwrap();
     assert!(!report.in_agreement());
     assert_eq!(report.stock_drift(), Some(5));
     assert_eq!(report.rows_without_marks, 10, "these users could win twice");
 
-    repair_coupons(&app.infra, policy).await.unwrap();
+    // The policy is open and issuing: the repair is safe anyway.
+    repair_coupons(&app.infra, &app.settings, policy)
+        .await
+        .unwrap();
     let report = audit_coupons(&app.infra, policy).await.unwrap();
     assert!(report.in_agreement(), "{report}");
     let again = app

@@ -11,10 +11,10 @@
 //! kept by its rebalance callbacks). A partition this instance no longer
 //! holds reads 0 here, so a sum over instances counts each backlog once.
 
-use crate::kafka::ClosingConsumer;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
-use std::collections::BTreeSet;
+use crate::kafka::{offsets, ClosingConsumer};
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::{ClientConfig, ClientContext};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -124,25 +124,17 @@ fn sample(
     client: &StreamConsumer,
     held: &BTreeSet<(String, i32)>,
 ) -> rdkafka::error::KafkaResult<Vec<((String, i32), i64)>> {
-    let timeout = Duration::from_secs(5);
-    let mut list = TopicPartitionList::new();
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for (topic, partition) in held {
-        list.add_partition(topic, *partition);
+        by_topic.entry(topic).or_default().push(*partition);
     }
-    let committed = client.committed_offsets(list, timeout)?;
     let mut lags = Vec::with_capacity(held.len());
-    for (topic, partition) in held {
-        let (low, high) = client.fetch_watermarks(topic, *partition, timeout)?;
-        let offset = committed
-            .find_partition(topic, *partition)
-            .and_then(|p| match p.offset() {
-                Offset::Offset(offset) => Some(offset),
-                _ => None,
-            });
-        lags.push((
-            (topic.clone(), *partition),
-            partition_lag(low, high, offset),
-        ));
+    for (topic, partitions) in by_topic {
+        let committed = offsets::committed(client, topic, &partitions)?;
+        for (partition, (low, high)) in offsets::watermarks(client, topic, &partitions)? {
+            let lag = partition_lag(low, high, committed.get(&partition).copied());
+            lags.push(((topic.to_owned(), partition), lag));
+        }
     }
     Ok(lags)
 }

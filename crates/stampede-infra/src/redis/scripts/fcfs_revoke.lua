@@ -5,8 +5,10 @@
 -- KEYS[1] stock counter   KEYS[2] marks hash   KEYS[3] claims hash
 -- KEYS[4] open claims by time   KEYS[5] the user's entry-token key
 -- ARGV[1] claim id   ARGV[2] user id (the claim's)
--- Returns 1 given back, 0 already settled (its winner reached the consumer,
--- or the ledger was lost), 2 revoked before, -1 the claim is another user's.
+-- Returns 1 given back, 0 already settled (its winner reached the
+-- consumer), 2 revoked before, -1 the claim is another user's, -3 the ledger is
+-- gone (Redis lost it; the rebuild from the database accounts for the unit).
+if redis.call('EXISTS', KEYS[1]) == 0 then return -3 end
 local claim = redis.call('HGET', KEYS[3], ARGV[1])
 if not claim then return 0 end
 if string.sub(claim, 1, 1) == 'R' then return 2 end

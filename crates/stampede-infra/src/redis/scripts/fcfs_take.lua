@@ -10,10 +10,12 @@
 -- ARGV[4] token TTL seconds (0: no token)   ARGV[5] token value
 -- ARGV[6] claim id   ARGV[7] the taking instance's id
 -- Returns {code, ordinal, remaining}: 1 won, -1 sold out, -2 never opened,
--- -3 outside the window, -4 closed, -5 the user already holds the limit.
+-- -3 outside the window, -4 closed, -5 the user already holds the limit,
+-- -6 being rebuilt from the database (after Redis lost it, or a repair).
 local stock = redis.call('GET', KEYS[1])
 if not stock then return {-2, 0, 0} end
-local meta = redis.call('HMGET', KEYS[3], 'opens_ms', 'closes_ms', 'closed')
+local meta = redis.call('HMGET', KEYS[3], 'opens_ms', 'closes_ms', 'closed', 'rebuilding')
+if meta[4] == '1' then return {-6, 0, tonumber(stock)} end
 if meta[3] == '1' then return {-4, 0, tonumber(stock)} end
 local now = tonumber(ARGV[2])
 if now < tonumber(meta[1]) or now >= tonumber(meta[2]) then return {-3, 0, tonumber(stock)} end
