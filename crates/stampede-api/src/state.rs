@@ -28,6 +28,10 @@ pub struct SharedState {
     /// Coupon policies by id (None: no such policy), for a second: the issue
     /// endpoint must not read MariaDB on every request of a burst.
     pub policies: moka::future::Cache<u64, Option<Arc<CouponPolicy>>>,
+    /// The last policy read of each id, served while MariaDB is away: the
+    /// gate decides in Redis (window, closed, stock), so a sale keeps
+    /// answering through a database restart.
+    last_known_policies: moka::future::Cache<u64, Arc<CouponPolicy>>,
     pub payments: PaymentSettings,
     pub pg: PgClient,
     /// (user, campaign) pairs with no entry anywhere, for a few seconds.
@@ -58,6 +62,10 @@ impl AppState {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(1))
                 .build(),
+            last_known_policies: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
             payments: parts.payments,
             pg: parts.pg,
             unknown_entries: moka::future::Cache::builder()
@@ -67,17 +75,29 @@ impl AppState {
         }))
     }
 
-    /// The policy, from the one-second cache or MariaDB.
+    /// The policy, from the one-second cache or MariaDB, or, while MariaDB
+    /// does not answer, as last read.
     pub async fn policy(&self, id: u64) -> Result<Option<Arc<CouponPolicy>>, ApiError> {
-        let pool = self.infra.pool.clone();
-        self.policies
+        let (pool, last_known) = (self.infra.pool.clone(), self.last_known_policies.clone());
+        let read = self
+            .policies
             .try_get_with(id, async move {
-                stampede_infra::mysql::coupons::find_policy(&pool, id)
-                    .await
-                    .map(|p| p.map(Arc::new))
+                let policy = stampede_infra::mysql::coupons::find_policy(&pool, id)
+                    .await?
+                    .map(Arc::new);
+                if let Some(policy) = &policy {
+                    last_known.insert(id, policy.clone()).await;
+                }
+                Ok::<_, sqlx::Error>(policy)
             })
-            .await
-            .map_err(|e| ApiError::database(&e))
+            .await;
+        match read {
+            Ok(policy) => Ok(policy),
+            Err(error) => match self.last_known_policies.get(&id).await {
+                Some(policy) => Ok(Some(policy)),
+                None => Err(ApiError::database(&error)),
+            },
+        }
     }
 }
 

@@ -68,7 +68,14 @@ impl CouponIssueQueue {
         let request_key = request.request_id.to_string();
         match self.gate.reserve(pool_ref, &request_key).await? {
             Reservation::SoldOut => return reject(RejectReason::SoldOut),
-            Reservation::Uninitialised => return reject(RejectReason::NotOpen),
+            // The policy is OPEN (checked above): its counter was lost with
+            // Redis and is being rebuilt; wait for it rather than refuse.
+            Reservation::Uninitialised => {
+                return Err(HandlerError::unavailable(anyhow::anyhow!(
+                    "the gate of open policy {} is being rebuilt",
+                    policy.id
+                )))
+            }
             Reservation::Reserved | Reservation::AlreadyReserved => {}
         }
         let issued = coupons::issue_in_db(

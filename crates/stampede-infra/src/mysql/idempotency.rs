@@ -31,6 +31,13 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// A first request still unanswered after this long died with its process
+/// (`kill -9`, a crash): its key is taken over and the request runs again,
+/// instead of answering "in progress" until the key expires. The work it
+/// guards is itself conditional (an order is paid at most once), so a run
+/// that had committed before dying is refused by the rerun, not repeated.
+pub const ABANDONED_AFTER_SECS: i64 = 30;
+
 pub async fn claim(
     pool: &MySqlPool,
     user_id: u64,
@@ -39,6 +46,22 @@ pub async fn claim(
     ttl_secs: u64,
 ) -> Result<Claim, sqlx::Error> {
     let now = Utc::now();
+    let taken_over = sqlx::query(
+        "UPDATE idempotency_keys SET created_at = ? \
+         WHERE user_id = ? AND idempotency_key = ? AND request_hash = ? \
+         AND response_status IS NULL AND created_at < ?",
+    )
+    .bind(now.naive_utc())
+    .bind(user_id)
+    .bind(key)
+    .bind(hash)
+    .bind((now - Duration::seconds(ABANDONED_AFTER_SECS)).naive_utc())
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if taken_over == 1 {
+        return Ok(Claim::Run);
+    }
     // An expired key is forgotten, so the key can be used afresh.
     sqlx::query(
         "DELETE FROM idempotency_keys WHERE user_id = ? AND idempotency_key = ? AND expires_at < ?",

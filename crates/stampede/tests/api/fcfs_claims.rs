@@ -90,3 +90,80 @@ async fn a_winner_that_arrives_after_its_claim_was_revoked_is_skipped_not_issued
     assert_eq!(snapshot.marks.get(&8), Some(&1));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_dead_instances_claims_heal_only_once_the_consumer_has_passed_them() {
+    let mut settings = test_settings();
+    settings.kafka.producer.delivery_timeout_ms = 2000;
+    settings.healer.interval_ms = 300;
+    settings.healer.heartbeat_ttl_ms = 900;
+    // No persisting consumer yet: the healer cannot know what is on its way.
+    let app = spawn_api_only_with(settings).await;
+    let policy = app.open_policy(10, "GATE").await;
+    let pool = PoolRef {
+        kind: PoolKind::Coupon,
+        id: policy,
+    };
+    // An instance that took two units and died (it never renews a heartbeat):
+    // one winner's publish was acknowledged just before it died, the other
+    // never left.
+    let dead = stampede_infra::redis::FcfsGate::new(
+        app.infra.redis.clone(),
+        &app.settings.redis.key_prefix,
+        Duration::from_secs(60),
+        "an-instance-that-died",
+    );
+    let now = Utc::now().timestamp_millis();
+    let (acknowledged, lost) = (Uuid::now_v7(), Uuid::now_v7());
+    dead.try_take(pool, acknowledged, 7, now, 1).await.unwrap();
+    dead.try_take(pool, lost, 8, now, 1).await.unwrap();
+    app.infra
+        .events
+        .publish(&winner(acknowledged, policy, 7))
+        .await
+        .unwrap();
+
+    // Past the publish bound, with nobody consuming: both stay open. Giving
+    // either back now could take the acknowledged winner's unit.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let ledger = app.infra.gate.ledger_stats(pool).await.unwrap();
+    assert_eq!(
+        ledger.open, 2,
+        "no claim is healed before the consumer passed it"
+    );
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let consumer = tokio::spawn(stampede_infra::kafka::consumer::run_consumer(
+        stampede_consumers::coupon_persist::spec(&app.infra),
+        app.settings.kafka.clone(),
+        app.infra.producer.clone(),
+        stop.clone(),
+    ));
+    let healed = eventually(WAIT, || async {
+        app.infra.gate.ledger_stats(pool).await.unwrap().open == 0
+    })
+    .await;
+    assert!(healed, "once the consumer passed them, no claim stays open");
+    assert!(eventually(WAIT, || async { rows(&app, policy).await == 1 }).await);
+    let holder: u64 = sqlx::query_scalar("SELECT user_id FROM user_coupons WHERE policy_id = ?")
+        .bind(policy)
+        .fetch_one(&app.infra.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        holder, 7,
+        "the acknowledged winner is persisted, not given back"
+    );
+    let snapshot = app.infra.gate.snapshot(pool).await.unwrap();
+    assert_eq!(snapshot.stock, Some(9), "the lost unit is back");
+    assert_eq!(snapshot.marks.get(&8), None, "user 8 may try again");
+    let healer = metric(
+        &app.metrics().await,
+        "stampede_healer_returned_total",
+        &[("pool_kind", "coupon")],
+    );
+    assert_eq!(healer, 1.0);
+    stop.cancel();
+    consumer.await.unwrap().unwrap();
+    app.stop().await;
+}

@@ -49,7 +49,11 @@ pub async fn spawn_app_with(settings: Settings, consumers: Vec<ConsumerSpec>) ->
 
 /// An instance that runs no consumer (tests drive consumers themselves).
 pub async fn spawn_api_only() -> TestApp {
-    let settings = test_settings();
+    spawn_api_only_with(test_settings()).await
+}
+
+/// The same with `settings`.
+pub async fn spawn_api_only_with(settings: Settings) -> TestApp {
     let app = Application::build_running(settings.clone(), |_| vec![])
         .await
         .expect("the app builds");

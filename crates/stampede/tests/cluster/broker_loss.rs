@@ -1,8 +1,8 @@
 //! The three-node cluster (replication 3, `min.insync.replicas` 2) losing
 //! brokers under load, with `stampede serve` as a real process.
 
-use crate::checks::*;
 use crate::support::brokers::{apache_kafka_unavailable, Cluster};
+use crate::support::checks::*;
 use crate::support::client::Client;
 use crate::support::serve::ServeProcess;
 use crate::support::settings::Overrides;

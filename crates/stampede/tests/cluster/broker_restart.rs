@@ -1,8 +1,8 @@
 //! A single broker configured as the dev broker, restarted between publish
 //! and consume: its topics and records survive (a memory-only broker lost them).
 
-use crate::checks::*;
 use crate::support::brokers::{apache_kafka_unavailable, PrivateBroker};
+use crate::support::checks::*;
 use crate::support::client::Client;
 use crate::support::serve::ServeProcess;
 use crate::support::settings::Overrides;

@@ -6,6 +6,5 @@
 
 mod broker_loss;
 mod broker_restart;
-mod checks;
 #[path = "../support/mod.rs"]
 mod support;

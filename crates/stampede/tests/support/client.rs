@@ -52,6 +52,11 @@ impl Client {
 
     /// Creates and opens a gate-mode coupon policy with `stock` units; its id.
     pub async fn open_policy(&self, base: &str, stock: u64) -> u64 {
+        self.open_policy_in(base, stock, "GATE").await
+    }
+
+    /// The same in `mode` (`GATE`, `QUEUE`, `DB_LOCK`).
+    pub async fn open_policy_in(&self, base: &str, stock: u64, mode: &str) -> u64 {
         let now = chrono::Utc::now();
         let body = serde_json::json!({
             "name": "flash",
@@ -59,6 +64,7 @@ impl Client {
             "total_stock": stock,
             "issue_window": {"opens_at": now - chrono::Duration::minutes(1), "closes_at": now + chrono::Duration::hours(1)},
             "valid_days": 30,
+            "issue_mode": mode,
         });
         let created = self
             .created(format!("{base}/admin/coupon-policies"), body)
@@ -70,6 +76,41 @@ impl Client {
         )
         .await;
         id
+    }
+
+    /// Creates and opens a campaign with `slots` winning entries; its id.
+    pub async fn open_campaign(&self, base: &str, slots: u64) -> u64 {
+        let now = chrono::Utc::now();
+        let body = serde_json::json!({
+            "name": "raffle",
+            "total_slots": slots,
+            "window": {"opens_at": now - chrono::Duration::minutes(1), "closes_at": now + chrono::Duration::hours(1)},
+        });
+        let created = self.created(format!("{base}/admin/campaigns"), body).await;
+        let id = created["id"].as_u64().unwrap();
+        self.created(
+            format!("{base}/admin/campaigns/{id}/open"),
+            serde_json::json!({}),
+        )
+        .await;
+        id
+    }
+
+    /// A concert on sale with one schedule of `seats` seats at `price`:
+    /// (concert id, schedule id).
+    pub async fn concert(&self, base: &str, seats: u32, price: u64) -> (u64, u64) {
+        let now = chrono::Utc::now();
+        let body = serde_json::json!({"title": "Stampede Live", "schedules": [{
+            "starts_at": now + chrono::Duration::days(30),
+            "venue": "Hall",
+            "booking_opens_at": now - chrono::Duration::seconds(1),
+            "seats": [{"grade": "R", "price": price, "count": seats}],
+        }]});
+        let created = self.created(format!("{base}/admin/concerts"), body).await;
+        (
+            created["id"].as_u64().unwrap(),
+            created["schedules"][0]["id"].as_u64().unwrap(),
+        )
     }
 
     /// A product with `options` options priced 1000 and `stock` each; the option ids.

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod brokers;
+pub mod checks;
 pub mod client;
 pub mod serve;
 pub mod settings;

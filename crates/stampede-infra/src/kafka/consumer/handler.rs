@@ -62,6 +62,15 @@ impl HandlerError {
         }
     }
 
+    /// A dependency is not ready (not the record's fault): waited out like
+    /// an outage, never dead-lettered.
+    pub fn unavailable<E: Into<anyhow::Error> + 'static>(error: E) -> Self {
+        Self {
+            unavailable: true,
+            ..Self::retryable(error)
+        }
+    }
+
     pub fn fatal<E: Into<anyhow::Error> + 'static>(error: E) -> Self {
         Self {
             fatal: true,
@@ -80,14 +89,25 @@ impl HandlerError {
     }
 }
 
+/// What MariaDB answers while it shuts down or right after it dropped a
+/// connection (a restart): server shutdown in progress (1053), connection
+/// killed (1927), server gone away (2006), connection lost mid-query (2013).
+const MARIADB_GOING_AWAY: [u16; 4] = [1053, 1927, 2006, 2013];
+
 /// Whether `error` (anywhere in its chain) says MariaDB or Redis cannot be reached.
 fn is_outage(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         if let Some(db) = cause.downcast_ref::<sqlx::Error>() {
-            return matches!(
-                db,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-            );
+            return match db {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(error) => error
+                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|e| MARIADB_GOING_AWAY.contains(&e.number())),
+                _ => false,
+            };
         }
         if let Some(redis) = cause.downcast_ref::<redis::RedisError>() {
             return redis.is_io_error()
