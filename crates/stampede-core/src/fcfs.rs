@@ -235,7 +235,25 @@ where
     let GateOutcome::Won { ordinal, .. } = outcome else {
         return Ok(Taken::Refused(outcome));
     };
-    let win = make_win(ordinal);
+    record_or_revoke(gate, sink, pool, claim, user_id, make_win(ordinal)).await
+}
+
+/// The second half of [`take_and_record`], once the gate said won: records
+/// `win` durably, and revokes its claim if that fails (unless its consumer
+/// settled it meanwhile: then the win stands).
+pub async fn record_or_revoke<G, S, W>(
+    gate: &G,
+    sink: &S,
+    pool: PoolRef,
+    claim: Uuid,
+    user_id: u64,
+    win: W,
+) -> Result<Taken<W>, TakeError<G::Error, S::Error>>
+where
+    G: Gate,
+    S: WinnerSink<W>,
+    W: Send + Sync,
+{
     match sink.record(&win).await {
         Ok(()) => Ok(Taken::Won(win)),
         Err(record) => match gate.revoke(pool, claim, user_id).await {

@@ -3,7 +3,8 @@
 //! payments verify.
 
 use super::fcfs::{
-    answer, close_pool, created, invalid, open_pool, take_in_own_task, PoolCounters, WindowBody,
+    answer, close_pool, created, invalid, open_pool, take_then_publish_detached, PoolCounters,
+    WindowBody,
 };
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
@@ -153,7 +154,7 @@ pub async fn enter(
     // The entry's id is the claim on its slot.
     let entry_id = Uuid::now_v7();
     let user_id = user.user_id;
-    let result = take_in_own_task(
+    let result = take_then_publish_detached(
         &state,
         pool,
         entry_id,

@@ -2,7 +2,8 @@
 //! naive DB-lock baseline), and what a user holds.
 
 use super::fcfs::{
-    answer, close_pool, created, invalid, open_pool, take_in_own_task, PoolCounters, WindowBody,
+    answer, close_pool, created, invalid, open_pool, take_then_publish_detached, PoolCounters,
+    WindowBody,
 };
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
@@ -215,7 +216,7 @@ pub async fn issue(
             // The coupon's id is the claim on its unit.
             let issue_id = Uuid::now_v7();
             let (user_id, expires_at) = (user.user_id, policy.expiry_for(now));
-            let result = take_in_own_task(
+            let result = take_then_publish_detached(
                 &state,
                 pool,
                 issue_id,
