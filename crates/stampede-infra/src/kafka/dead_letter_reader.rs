@@ -11,7 +11,7 @@ use super::consumer::dead_letter::{
     ORIGINAL_CONSUMER_GROUP, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TIMESTAMP,
     ORIGINAL_TOPIC,
 };
-use super::{ClosingConsumer, KafkaSettings, OutgoingRecord, TopicNames};
+use super::{offsets, ClosingConsumer, KafkaSettings, OutgoingRecord, TopicNames};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
@@ -151,7 +151,7 @@ async fn non_empty_partitions(
         };
         let mut non_empty = Vec::new();
         for partition in found.partitions() {
-            let (low, high) = client.fetch_watermarks(&name, partition.id(), timeout)?;
+            let (low, high) = offsets::watermark(&*client, &name, partition.id())?;
             if high > low {
                 non_empty.push((partition.id(), low, high));
             }

@@ -4,10 +4,10 @@
 //! on a blocking thread.
 
 use rdkafka::consumer::{Consumer, ConsumerContext};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -19,8 +19,39 @@ pub fn watermarks<C: ConsumerContext>(
 ) -> KafkaResult<BTreeMap<i32, (i64, i64)>> {
     partitions
         .iter()
-        .map(|&p| Ok((p, client.fetch_watermarks(topic, p, TIMEOUT)?)))
+        .map(|&p| Ok((p, watermark(client, topic, p)?)))
         .collect()
+}
+
+/// `(low, high)` watermarks of one partition. A partition whose leader is
+/// not known yet (a topic created a moment ago, a leader moving after a
+/// broker left) is asked again until [`TIMEOUT`].
+pub fn watermark<C: ConsumerContext>(
+    client: &impl Consumer<C>,
+    topic: &str,
+    partition: i32,
+) -> KafkaResult<(i64, i64)> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match client.fetch_watermarks(topic, partition, TIMEOUT) {
+            Err(error) if is_leader_unsettled(&error) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            answer => return answer,
+        }
+    }
+}
+
+fn is_leader_unsettled(error: &KafkaError) -> bool {
+    matches!(
+        error,
+        KafkaError::MetadataFetch(
+            RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownPartition
+        )
+    )
 }
 
 /// The partitions of `topic` (none when it does not exist).

@@ -4,7 +4,9 @@
 //!
 //! 1. The pool is blocked: takes answer 503 `GATE_REBUILDING` and take
 //!    nothing (a pool whose keys are gone answers so already: its database
-//!    status says OPEN).
+//!    status says OPEN). Only a gate found missing on two looks in a row is
+//!    blocked: opening a pool writes its OPEN status a moment before its
+//!    gate, and a pool caught in between is not lost.
 //! 2. The rebuild waits until no publish of a winner taken before the block
 //!    can still be under way, and the persisting consumer has committed past
 //!    a moment after that: every acknowledged winner is then a row (or a
@@ -18,7 +20,7 @@ use anyhow::Context;
 use stampede_core::fcfs::{PoolKind, PoolRef};
 use stampede_core::healing::HealingBounds;
 use stampede_infra::Infra;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// Blocked pools and since when (ms).
@@ -26,6 +28,8 @@ pub struct Rebuilds {
     infra: Infra,
     bounds: HealingBounds,
     blocked: HashMap<PoolRef, i64>,
+    /// Open pools whose gate was missing at the previous look.
+    missing: HashSet<PoolRef>,
 }
 
 impl Rebuilds {
@@ -34,16 +38,18 @@ impl Rebuilds {
             infra: infra.clone(),
             bounds,
             blocked: HashMap::new(),
+            missing: HashSet::new(),
         }
     }
 
-    /// Blocks the OPEN pools whose gate is gone; rebuilds the blocked ones
-    /// whose wait is over.
+    /// Blocks the OPEN pools whose gate is gone (at this look and the one
+    /// before); rebuilds the blocked ones whose wait is over.
     pub async fn step(
         &mut self,
         passed: &HashMap<PoolKind, i64>,
         now_ms: i64,
     ) -> anyhow::Result<()> {
+        let mut missing = HashSet::new();
         for (kind, _, _) in KINDS {
             for pool in open_pools(&self.infra, kind).await? {
                 if self.blocked.contains_key(&pool)
@@ -51,11 +57,16 @@ impl Rebuilds {
                 {
                     continue;
                 }
+                missing.insert(pool);
+                if !self.missing.contains(&pool) {
+                    continue;
+                }
                 tracing::warn!(%pool, "the gate of an open pool is gone (Redis lost it); rebuilding from the database");
                 self.infra.gate.block(pool).await?;
                 self.blocked.insert(pool, now_ms);
             }
         }
+        self.missing = missing;
         let ready: Vec<PoolRef> = self
             .blocked
             .iter()

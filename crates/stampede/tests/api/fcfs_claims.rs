@@ -4,8 +4,10 @@
 use crate::fcfs_failures::rows;
 use crate::helpers::*;
 use chrono::Utc;
+use stampede_api::auth::Role;
 use stampede_core::coupon::CouponIssued;
-use stampede_core::fcfs::{Gate, GateOutcome, PoolKind, PoolRef, Revocation};
+use stampede_core::fcfs::{Gate, GateOutcome, PoolKind, PoolRef, PoolStatus, Revocation};
+use stampede_infra::mysql::pools::{self, CouponPolicies};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -165,5 +167,83 @@ async fn a_dead_instances_claims_heal_only_once_the_consumer_has_passed_them() {
     assert_eq!(healer, 1.0);
     stop.cancel();
     consumer.await.unwrap().unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_pool_caught_between_its_open_status_and_its_gate_is_not_taken_for_lost() {
+    let mut settings = test_settings();
+    // This test takes the healer's looks itself, one at a time.
+    settings.healer.enabled = false;
+    let app = spawn_api_only_with(settings).await;
+    let bounds = app
+        .settings
+        .healer
+        .bounds(app.settings.kafka.producer.delivery_timeout_ms);
+    let mut rebuilds = stampede::healer::rebuild::Rebuilds::new(&app.infra, bounds);
+    let passed = std::collections::HashMap::new();
+    // Two pools whose status says OPEN and whose gate is not written: one is
+    // being opened right now, the other's gate Redis lost.
+    let (opening, lost) = (
+        app.create_policy(5, "GATE").await,
+        app.create_policy(5, "GATE").await,
+    );
+    for id in [opening, lost] {
+        assert!(pools::set_status::<CouponPolicies>(
+            &app.infra.pool,
+            id,
+            PoolStatus::Draft,
+            PoolStatus::Open
+        )
+        .await
+        .unwrap());
+    }
+    let coupon = |id| PoolRef {
+        kind: PoolKind::Coupon,
+        id,
+    };
+    rebuilds
+        .step(&passed, Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    let shared = &app;
+    let write_gate = |id: u64| async move {
+        let app = shared;
+        let state = pools::pool_state::<CouponPolicies>(&app.infra.pool, id)
+            .await
+            .unwrap()
+            .unwrap();
+        app.infra
+            .gate
+            .open(coupon(id), state.remaining, state.window)
+            .await
+            .unwrap();
+    };
+    // The opening finishes: its gate is written before the next look.
+    write_gate(opening).await;
+    rebuilds
+        .step(&passed, Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    // Missing at both looks, the other is blocked: a counter written now
+    // does not lift that, only the rebuild does.
+    write_gate(lost).await;
+
+    let issue = |id: u64| async move {
+        shared
+            .post(
+                &format!("/coupons/{id}/issue"),
+                &shared.token(3, Role::User),
+                None,
+            )
+            .await
+    };
+    assert_eq!(issue(opening).await.status(), 201, "never blocked");
+    let refused = issue(lost).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(
+        refused.json::<serde_json::Value>().await.unwrap()["code"],
+        "GATE_REBUILDING"
+    );
     app.stop().await;
 }

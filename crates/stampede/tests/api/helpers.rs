@@ -111,6 +111,17 @@ impl TestApp {
 
     /// Creates and opens a coupon policy; returns its id.
     pub async fn open_policy(&self, stock: u64, mode: &str) -> u64 {
+        let id = self.create_policy(stock, mode).await;
+        let admin = self.token(1, Role::Admin);
+        let opened = self
+            .post(&format!("/admin/coupon-policies/{id}/open"), &admin, None)
+            .await;
+        assert_eq!(opened.status(), 200);
+        id
+    }
+
+    /// A DRAFT coupon policy whose window is on.
+    pub async fn create_policy(&self, stock: u64, mode: &str) -> u64 {
         let admin = self.token(1, Role::Admin);
         let now = chrono::Utc::now();
         let body = serde_json::json!({
@@ -125,14 +136,9 @@ impl TestApp {
             .post("/admin/coupon-policies", &admin, Some(body))
             .await;
         assert_eq!(created.status(), 201, "{:?}", created.text().await);
-        let id = created.json::<serde_json::Value>().await.unwrap()["id"]
+        created.json::<serde_json::Value>().await.unwrap()["id"]
             .as_u64()
-            .unwrap();
-        let opened = self
-            .post(&format!("/admin/coupon-policies/{id}/open"), &admin, None)
-            .await;
-        assert_eq!(opened.status(), 200);
-        id
+            .unwrap()
     }
 
     pub async fn metrics(&self) -> String {
