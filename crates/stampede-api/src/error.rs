@@ -107,17 +107,17 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
-    /// A database failure: 503 when MariaDB cannot be reached, else 500.
+    /// A database failure: 503 when MariaDB cannot be reached (down,
+    /// restarting, the pool exhausted), else 500.
     pub fn database(error: &sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::error!(%error, "database unavailable");
-                Self::unavailable(
-                    "DATABASE_UNAVAILABLE",
-                    "the database is unavailable; retry later",
-                )
-            }
-            other => Self::internal(other),
+        if stampede_infra::mysql::outage::is_outage(error) {
+            tracing::error!(%error, "database unavailable");
+            Self::unavailable(
+                "DATABASE_UNAVAILABLE",
+                "the database is unavailable; retry later",
+            )
+        } else {
+            Self::internal(error)
         }
     }
 }

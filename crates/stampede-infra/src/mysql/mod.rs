@@ -8,6 +8,7 @@ pub mod coupons;
 pub mod dlt_replays;
 pub mod idempotency;
 pub mod orders;
+pub mod outage;
 pub mod payments;
 pub mod pools;
 mod processed_events;

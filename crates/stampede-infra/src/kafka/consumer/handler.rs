@@ -89,25 +89,11 @@ impl HandlerError {
     }
 }
 
-/// What MariaDB answers while it shuts down or right after it dropped a
-/// connection (a restart): server shutdown in progress (1053), connection
-/// killed (1927), server gone away (2006), connection lost mid-query (2013).
-const MARIADB_GOING_AWAY: [u16; 4] = [1053, 1927, 2006, 2013];
-
 /// Whether `error` (anywhere in its chain) says MariaDB or Redis cannot be reached.
 fn is_outage(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         if let Some(db) = cause.downcast_ref::<sqlx::Error>() {
-            return match db {
-                sqlx::Error::Io(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed => true,
-                sqlx::Error::Database(error) => error
-                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                    .is_some_and(|e| MARIADB_GOING_AWAY.contains(&e.number())),
-                _ => false,
-            };
+            return crate::mysql::outage::is_outage(db);
         }
         if let Some(redis) = cause.downcast_ref::<redis::RedisError>() {
             return redis.is_io_error()
