@@ -188,14 +188,14 @@ pub trait WinnerSink<W: Send + Sync>: Send + Sync {
     async fn record(&self, win: &W) -> Result<(), Self::Error>;
 }
 
-/// The result of [`take_and_record`].
+/// What the gate flow answered: the winner, or the gate's refusal.
 #[derive(Debug)]
 pub enum Taken<W> {
     Won(W),
     Refused(GateOutcome),
 }
 
-/// Why [`take_and_record`] could not answer.
+/// Why the gate flow could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum TakeError<G: std::error::Error + 'static, S: std::error::Error + 'static> {
     #[error("the gate is unavailable: {0}")]
@@ -209,38 +209,9 @@ pub enum TakeError<G: std::error::Error + 'static, S: std::error::Error + 'stati
     CompensationFailed { record: S, compensation: G },
 }
 
-/// The gate flow: take from the pool under `claim`; on a win build the
-/// winner with `make_win(ordinal)`, record it durably, and revoke the claim
-/// if that fails (unless its consumer settled it meanwhile: then it stands).
-#[allow(clippy::too_many_arguments)]
-pub async fn take_and_record<G, S, W>(
-    gate: &G,
-    sink: &S,
-    pool: PoolRef,
-    claim: Uuid,
-    user_id: u64,
-    now_ms: i64,
-    per_user_limit: u32,
-    make_win: impl FnOnce(u32) -> W + Send,
-) -> Result<Taken<W>, TakeError<G::Error, S::Error>>
-where
-    G: Gate,
-    S: WinnerSink<W>,
-    W: Send + Sync,
-{
-    let outcome = gate
-        .try_take(pool, claim, user_id, now_ms, per_user_limit)
-        .await
-        .map_err(TakeError::Gate)?;
-    let GateOutcome::Won { ordinal, .. } = outcome else {
-        return Ok(Taken::Refused(outcome));
-    };
-    record_or_revoke(gate, sink, pool, claim, user_id, make_win(ordinal)).await
-}
-
-/// The second half of [`take_and_record`], once the gate said won: records
-/// `win` durably, and revokes its claim if that fails (unless its consumer
-/// settled it meanwhile: then the win stands).
+/// The gate flow once [`Gate::try_take`] said won: records `win` durably,
+/// and revokes its claim if that fails (unless its consumer settled it
+/// meanwhile: then the win stands).
 pub async fn record_or_revoke<G, S, W>(
     gate: &G,
     sink: &S,
