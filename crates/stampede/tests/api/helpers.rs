@@ -11,7 +11,6 @@ use stampede_core::events::EventEnvelope;
 use stampede_infra::kafka::consumer::ConsumerSpec;
 use stampede_infra::kafka::ClosingConsumer;
 use stampede_infra::Infra;
-use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -26,6 +25,7 @@ pub struct TestApp {
 }
 
 pub use crate::support::brokers::dev_broker_has_exact_offsets;
+pub use crate::support::checks::eventually;
 
 /// Defaults plus the environment, made unique and fast for one test.
 pub fn test_settings() -> Settings {
@@ -123,15 +123,7 @@ impl TestApp {
     /// A DRAFT coupon policy whose window is on.
     pub async fn create_policy(&self, stock: u64, mode: &str) -> u64 {
         let admin = self.token(1, Role::Admin);
-        let now = chrono::Utc::now();
-        let body = serde_json::json!({
-            "name": "flash",
-            "discount": {"kind": "FIXED", "amount": 1000},
-            "total_stock": stock,
-            "issue_window": {"opens_at": now - chrono::Duration::minutes(1), "closes_at": now + chrono::Duration::hours(1)},
-            "valid_days": 30,
-            "issue_mode": mode,
-        });
+        let body = crate::support::client::policy_body(stock, mode);
         let created = self
             .post("/admin/coupon-policies", &admin, Some(body))
             .await;
@@ -190,24 +182,6 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-/// Polls `condition` until it holds or `timeout` passes.
-pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if condition().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Reads `topic` from the beginning with a fresh group until `count`

@@ -167,15 +167,7 @@ async fn below_min_insync_replicas_writes_fail_with_503_units_go_back_and_the_ou
         orders.push((user, client.order(&base, user, options[0]).await));
     }
     // Let the consumers settle on the cluster before it loses its quorum.
-    let consumed = eventually(WAIT, || async {
-        count(
-            &db,
-            "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
-        )
-        .await
-            == 0
-    })
-    .await;
+    let consumed = outbox_drained(&db).await;
     assert!(consumed, "the order events were relayed");
 
     cluster.kill(2).await;
@@ -216,11 +208,7 @@ async fn below_min_insync_replicas_writes_fail_with_503_units_go_back_and_the_ou
         assert_eq!(status, 201, "{body}");
     }
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let pending = count(
-        &db,
-        "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
-    )
-    .await;
+    let pending = unpublished(&db).await;
     assert!(
         pending >= orders.len() as i64,
         "the outbox keeps the rows ({pending})"
@@ -228,15 +216,7 @@ async fn below_min_insync_replicas_writes_fail_with_503_units_go_back_and_the_ou
 
     cluster.start(2).await;
     cluster.start(3).await;
-    let relayed = eventually(WAIT, || async {
-        count(
-            &db,
-            "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
-        )
-        .await
-            == 0
-    })
-    .await;
+    let relayed = outbox_drained(&db).await;
     assert!(
         relayed,
         "the outbox relays its rows once the brokers return"

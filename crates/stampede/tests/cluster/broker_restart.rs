@@ -45,15 +45,7 @@ async fn a_broker_restart_between_publish_and_consume_loses_nothing() {
             .unwrap();
         assert_eq!(status, 201, "{body}");
     }
-    let relayed = eventually(WAIT, || async {
-        count(
-            &db,
-            "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
-        )
-        .await
-            == 0
-    })
-    .await;
+    let relayed = outbox_drained(&db).await;
     assert!(relayed, "every payment event is on the broker");
     assert!(api.terminate().await, "the API instance stops cleanly");
     assert_eq!(

@@ -21,7 +21,7 @@ where
         if tokio::time::Instant::now() >= deadline {
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -33,6 +33,20 @@ pub async fn count(pool: &sqlx::MySqlPool, sql: &str) -> i64 {
 }
 
 /// The users holding a coupon of `policy`; panics if one holds two.
+/// Outbox rows the relay has not published yet.
+pub async fn unpublished(pool: &sqlx::MySqlPool) -> i64 {
+    count(
+        pool,
+        "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
+    )
+    .await
+}
+
+/// Waits until the relay has published every outbox row.
+pub async fn outbox_drained(pool: &sqlx::MySqlPool) -> bool {
+    eventually(WAIT, || async { unpublished(pool).await == 0 }).await
+}
+
 pub async fn holders(pool: &sqlx::MySqlPool, policy: u64) -> HashSet<u64> {
     let users: Vec<u64> =
         sqlx::query_scalar("SELECT user_id FROM user_coupons WHERE policy_id = ?")

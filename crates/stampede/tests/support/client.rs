@@ -5,6 +5,20 @@ use stampede::configuration::Settings;
 use stampede_api::auth::{JwtKeys, Role};
 use std::time::Duration;
 
+/// A coupon policy of `stock` in `mode` (`GATE`, `QUEUE`, `DB_LOCK`) whose
+/// issue window is on, as `POST /admin/coupon-policies` takes it.
+pub fn policy_body(stock: u64, mode: &str) -> serde_json::Value {
+    let now = chrono::Utc::now();
+    serde_json::json!({
+        "name": "flash",
+        "discount": {"kind": "FIXED", "amount": 1000},
+        "total_stock": stock,
+        "issue_window": {"opens_at": now - chrono::Duration::minutes(1), "closes_at": now + chrono::Duration::hours(1)},
+        "valid_days": 30,
+        "issue_mode": mode,
+    })
+}
+
 #[derive(Clone)]
 pub struct Client {
     pub http: reqwest::Client,
@@ -57,15 +71,7 @@ impl Client {
 
     /// The same in `mode` (`GATE`, `QUEUE`, `DB_LOCK`).
     pub async fn open_policy_in(&self, base: &str, stock: u64, mode: &str) -> u64 {
-        let now = chrono::Utc::now();
-        let body = serde_json::json!({
-            "name": "flash",
-            "discount": {"kind": "FIXED", "amount": 1000},
-            "total_stock": stock,
-            "issue_window": {"opens_at": now - chrono::Duration::minutes(1), "closes_at": now + chrono::Duration::hours(1)},
-            "valid_days": 30,
-            "issue_mode": mode,
-        });
+        let body = policy_body(stock, mode);
         let created = self
             .created(format!("{base}/admin/coupon-policies"), body)
             .await;
