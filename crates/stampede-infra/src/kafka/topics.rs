@@ -101,11 +101,12 @@ pub async fn ensure_topics(settings: &KafkaSettings, extra: &[String]) -> Result
         .map_err(kafka)?;
     let admin = std::sync::Arc::new(admin);
     let probe = admin.clone();
-    let brokers = tokio::task::spawn_blocking(move || {
-        probe
-            .inner()
-            .fetch_metadata(None, REACH_TIMEOUT)
-            .map(|m| m.brokers().len())
+    let (brokers, existing) = tokio::task::spawn_blocking(move || {
+        probe.inner().fetch_metadata(None, REACH_TIMEOUT).map(|m| {
+            let existing: BTreeSet<String> =
+                m.topics().iter().map(|t| t.name().to_owned()).collect();
+            (m.brokers().len(), existing)
+        })
     })
     .await
     .expect("the metadata probe does not panic")
@@ -124,7 +125,21 @@ pub async fn ensure_topics(settings: &KafkaSettings, extra: &[String]) -> Result
             let p = names.physical(t);
             [names.dead_letter(&p), p]
         })
+        .filter(|name| !existing.contains(name))
         .collect();
+    let Some(first) = physical.first() else {
+        return Ok(());
+    };
+    // Asked of the broker's own count, not left to its refusal: a broker
+    // that does not replicate (a stand-in) would accept any factor.
+    if settings.replication_factor as usize > brokers {
+        return Err(TopicsError::ReplicationFactor {
+            configured: settings.replication_factor,
+            brokers,
+            bootstrap,
+            topic: first.clone(),
+        });
+    }
     let new_topics: Vec<NewTopic> = physical
         .iter()
         .map(|name| {
