@@ -85,6 +85,9 @@ pub enum TopicsError {
 
 /// How long a broker has to answer before it counts as unreachable.
 const REACH_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a cluster listing fewer brokers than the replication factor is
+/// given to finish registering them before that is an error.
+const BROKERS_SETTLE: Duration = Duration::from_secs(10);
 
 /// Creates every configured topic and its `.DLT` twin, with
 /// `kafka.partitions` partitions and `kafka.replication_factor` replicas;
@@ -101,12 +104,24 @@ pub async fn ensure_topics(settings: &KafkaSettings, extra: &[String]) -> Result
         .map_err(kafka)?;
     let admin = std::sync::Arc::new(admin);
     let probe = admin.clone();
+    let wanted = settings.replication_factor as usize;
     let (brokers, existing) = tokio::task::spawn_blocking(move || {
-        probe.inner().fetch_metadata(None, REACH_TIMEOUT).map(|m| {
-            let existing: BTreeSet<String> =
-                m.topics().iter().map(|t| t.name().to_owned()).collect();
-            (m.brokers().len(), existing)
-        })
+        // A cluster that is starting lists its brokers as they register:
+        // fewer than the replication factor is asked again for a while.
+        let settle = std::time::Instant::now() + BROKERS_SETTLE;
+        loop {
+            let found = probe.inner().fetch_metadata(None, REACH_TIMEOUT).map(|m| {
+                let existing: BTreeSet<String> =
+                    m.topics().iter().map(|t| t.name().to_owned()).collect();
+                (m.brokers().len(), existing)
+            });
+            match found {
+                Ok((brokers, _)) if brokers < wanted && std::time::Instant::now() < settle => {
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                other => return other,
+            }
+        }
     })
     .await
     .expect("the metadata probe does not panic")
@@ -132,7 +147,7 @@ pub async fn ensure_topics(settings: &KafkaSettings, extra: &[String]) -> Result
     };
     // Asked of the broker's own count, not left to its refusal: a broker
     // that does not replicate (a stand-in) would accept any factor.
-    if settings.replication_factor as usize > brokers {
+    if wanted > brokers {
         return Err(TopicsError::ReplicationFactor {
             configured: settings.replication_factor,
             brokers,
