@@ -32,7 +32,6 @@ pub async fn count(pool: &sqlx::MySqlPool, sql: &str) -> i64 {
         .expect("the count runs")
 }
 
-/// The users holding a coupon of `policy`; panics if one holds two.
 /// Outbox rows the relay has not published yet.
 pub async fn unpublished(pool: &sqlx::MySqlPool) -> i64 {
     count(
@@ -47,6 +46,7 @@ pub async fn outbox_drained(pool: &sqlx::MySqlPool) -> bool {
     eventually(WAIT, || async { unpublished(pool).await == 0 }).await
 }
 
+/// The users holding a coupon of `policy`; panics if one holds two.
 pub async fn holders(pool: &sqlx::MySqlPool, policy: u64) -> HashSet<u64> {
     let users: Vec<u64> =
         sqlx::query_scalar("SELECT user_id FROM user_coupons WHERE policy_id = ?")
