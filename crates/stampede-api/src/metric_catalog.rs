@@ -50,6 +50,12 @@ pub const METRICS: &[Metric] = &[
         &["method", "route", "status"],
         "HTTP request latency",
     ),
+    metric(
+        "stampede_rate_limit_unshared_total",
+        Counter,
+        &[],
+        "Requests the shared rate limits could not count (Redis did not answer); the local limits decided",
+    ),
     // Event backbone: outbox relay.
     metric(
         "stampede_outbox_pending_events",

@@ -42,7 +42,7 @@ pub fn record_pool_gauges(pool: &sqlx::MySqlPool) {
 /// Redis is one multiplexed connection, not a pool: what an operator needs
 /// is whether it answers and how fast (`stampede_redis_up`,
 /// `stampede_redis_ping_seconds`), measured at scrape time.
-pub async fn record_redis_gauges(redis: &stampede_infra::redis::ConnectionManager) {
+pub async fn record_redis_gauges(redis: &stampede_infra::redis::RedisConnection) {
     let started = Instant::now();
     let mut connection = redis.clone();
     let command = redis::cmd("PING");

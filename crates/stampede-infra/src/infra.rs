@@ -5,7 +5,7 @@ use crate::kafka::{EventProducer, KafkaSettings, TopicNames};
 use crate::mysql::DatabaseSettings;
 use crate::outbox::{OutboxRelay, OutboxSettings, OutboxWriter};
 use crate::redis::{
-    ConnectionManager, CouponRequests, FcfsGate, RedisSettings, SeatHolds, SoldOutRanking,
+    CouponRequests, FcfsGate, RedisConnection, RedisSettings, SeatHolds, SoldOutRanking,
     WaitingQueue,
 };
 use anyhow::Context;
@@ -90,7 +90,7 @@ impl InfraSettings {
 #[derive(Clone)]
 pub struct Infra {
     pub pool: MySqlPool,
-    pub redis: ConnectionManager,
+    pub redis: RedisConnection,
     pub producer: EventProducer,
     pub topics: TopicNames,
     pub outbox: OutboxWriter,
@@ -120,7 +120,7 @@ impl Infra {
             .with_context(|| format!("connecting to MariaDB at {}", settings.database.url))?;
         let redis = crate::redis::connect(&settings.redis)
             .await
-            .with_context(|| format!("connecting to Redis at {}", settings.redis.url))?;
+            .with_context(|| format!("connecting to Redis at {}", settings.redis.target()))?;
         let producer =
             EventProducer::new(&settings.kafka.bootstrap_servers, &settings.kafka.producer)
                 .context("creating the Kafka producer")?;

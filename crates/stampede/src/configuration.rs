@@ -88,7 +88,8 @@ impl Settings {
             .separator("__")
             .try_parsing(true)
             .list_separator(",")
-            .with_list_parse_key("kafka.topics");
+            .with_list_parse_key("kafka.topics")
+            .with_list_parse_key("redis.cluster_nodes");
         let settings: Settings = builder
             .add_source(environment)
             .build()
@@ -101,6 +102,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), String> {
         self.log.format()?;
         self.http.validate()?;
+        self.rate_limit.validate()?;
         self.payments.validate()?;
         self.pg.validate()?;
         self.reconcile.validate()?;

@@ -111,7 +111,11 @@ impl Application {
             jwt: JwtKeys::new(&settings.auth),
             metrics: stampede_api::telemetry::prometheus(),
             http: settings.http.clone(),
-            limits: IssueLimits::new(&settings.rate_limit),
+            limits: IssueLimits::new(
+                &settings.rate_limit,
+                infra.redis.clone(),
+                &settings.redis.key_prefix,
+            ),
             payments: settings.payments.clone(),
             pg,
         });

@@ -139,7 +139,7 @@ pub async fn enter(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<(StatusCode, Json<EntryAnswer>), ApiError> {
-    state.limits.check(user.user_id)?;
+    state.limits.check(user.user_id).await?;
     let pool = PoolRef {
         kind: PoolKind::Campaign,
         id,

@@ -201,7 +201,7 @@ pub async fn issue(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<(StatusCode, Json<IssueAnswer>), ApiError> {
-    state.limits.check(user.user_id)?;
+    state.limits.check(user.user_id).await?;
     let policy = state
         .policy(id)
         .await?

@@ -8,7 +8,7 @@ use std::time::Duration;
 /// `[pg]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PgSettings {
-    /// e.g. `http://127.0.0.1:8081` (`stampede pg-sim`).
+    /// e.g. `http://127.0.0.1:8090` (`stampede pg-sim`).
     pub base_url: String,
     /// Where the PG posts its verdicts (this service's `/pg/callbacks`).
     pub callback_url: String,

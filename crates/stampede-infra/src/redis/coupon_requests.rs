@@ -1,20 +1,20 @@
 //! Queue-mode request statuses, kept in Redis with a TTL: every request
 //! (winner or not) has one, and most are rejections that never reach MariaDB.
 
-use super::ConnectionManager;
+use super::RedisConnection;
 use redis::{AsyncCommands, RedisError};
 use stampede_core::coupon::RequestStatus;
 use uuid::Uuid;
 
 #[derive(Clone)]
 pub struct CouponRequests {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     prefix: String,
     ttl_secs: u64,
 }
 
 impl CouponRequests {
-    pub fn new(redis: ConnectionManager, prefix: &str, ttl_secs: u64) -> Self {
+    pub fn new(redis: RedisConnection, prefix: &str, ttl_secs: u64) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),

@@ -15,7 +15,7 @@
 //!
 //! Why every taken unit ends persisted or given back: `stampede_core::fcfs`.
 
-use super::ConnectionManager;
+use super::RedisConnection;
 use async_trait::async_trait;
 use redis::{AsyncCommands, RedisError, Script};
 use stampede_core::fcfs::{
@@ -63,7 +63,7 @@ pub struct GateSnapshot {
 
 #[derive(Clone)]
 pub struct FcfsGate {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     prefix: String,
     entry_token_ttl: Duration,
     /// This process's id, written into the claims it opens (the healer
@@ -74,7 +74,7 @@ pub struct FcfsGate {
 impl FcfsGate {
     /// `entry_token_ttl`: lifetime of the token a campaign win writes (30 min by default).
     pub fn new(
-        redis: ConnectionManager,
+        redis: RedisConnection,
         prefix: &str,
         entry_token_ttl: Duration,
         instance: &str,

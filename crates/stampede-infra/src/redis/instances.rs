@@ -3,18 +3,18 @@
 //! Redis for longer than the TTL). The healer reads them to tell the claims
 //! and holds of a dead instance, which nobody else will ever finish.
 
-use super::ConnectionManager;
+use super::RedisConnection;
 use redis::{AsyncCommands, RedisError};
 use std::time::Duration;
 
 #[derive(Clone)]
 pub struct Instances {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     prefix: String,
 }
 
 impl Instances {
-    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(redis: RedisConnection, prefix: &str) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),

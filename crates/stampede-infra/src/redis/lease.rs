@@ -1,7 +1,7 @@
 //! A lease in Redis: one instance at a time does a job (the healer), and
 //! another takes it over within the lease's time when the holder dies.
 
-use super::ConnectionManager;
+use super::RedisConnection;
 use redis::{RedisError, Script};
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -21,12 +21,12 @@ static HOLD: LazyLock<Script> = LazyLock::new(|| {
 
 #[derive(Clone)]
 pub struct Lease {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     key: String,
 }
 
 impl Lease {
-    pub fn new(redis: ConnectionManager, prefix: &str, name: &str) -> Self {
+    pub fn new(redis: RedisConnection, prefix: &str, name: &str) -> Self {
         Self {
             redis,
             key: format!("{prefix}lease:{name}"),

@@ -1,12 +1,15 @@
-//! Redis: one multiplexed, self-reconnecting connection shared by the
-//! process, and the Lua-scripted structures built on it: the FCFS gate
-//! ([`FcfsGate`]), the concert waiting queue ([`WaitingQueue`]), seat holds
-//! ([`SeatHolds`]) and the sold-out ranking ([`SoldOutRanking`]).
+//! Redis: one shared handle per process ([`RedisConnection`]: a single
+//! server or a Redis Cluster), and the Lua-scripted structures built on it:
+//! the FCFS gate ([`FcfsGate`]), the concert waiting queue
+//! ([`WaitingQueue`]), seat holds ([`SeatHolds`]), the shared rate limits
+//! ([`RateLimits`]) and the sold-out ranking ([`SoldOutRanking`]).
 
+mod connection;
 mod coupon_requests;
 mod fcfs_gate;
 mod instances;
 mod lease;
+mod rate_limits;
 mod seat_holds;
 mod sold_out_ranking;
 mod waiting_queue;
@@ -15,37 +18,63 @@ pub use coupon_requests::CouponRequests;
 pub use fcfs_gate::{FcfsGate, GateSnapshot, LedgerStats, OpenClaim, PoolTruth, Reservation};
 pub use instances::Instances;
 pub use lease::Lease;
+pub use rate_limits::{RateLimits, RateVerdict};
 pub use seat_holds::{HoldConfirmation, PendingHold, SeatHolds};
 pub use sold_out_ranking::SoldOutRanking;
 pub use waiting_queue::{Admission, QueueTicket, WaitingQueue};
 
 use serde::Deserialize;
 
-pub use ::redis::aio::ConnectionManager;
+pub use connection::RedisConnection;
 
 /// `[redis]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
-    /// e.g. `redis://127.0.0.1:6379`.
+    /// e.g. `redis://127.0.0.1:6379`; unused when `cluster_nodes` is set.
     pub url: String,
+    /// Masters of a Redis Cluster (`redis://host:port`, one or more): when
+    /// set, Stampede uses the cluster client instead of `url`.
+    #[serde(default)]
+    pub cluster_nodes: Vec<String>,
     /// Prepended to every key, so several deployments (or tests) share one Redis.
     pub key_prefix: String,
 }
 
 impl RedisSettings {
+    /// The cluster's nodes, or none for a single server (an empty entry,
+    /// as an empty environment variable gives, is not a node).
+    pub fn cluster_nodes(&self) -> Vec<String> {
+        self.cluster_nodes
+            .iter()
+            .map(|node| node.trim().to_owned())
+            .filter(|node| !node.is_empty())
+            .collect()
+    }
+
+    /// Where this connects, for messages.
+    pub fn target(&self) -> String {
+        match self.cluster_nodes() {
+            nodes if nodes.is_empty() => self.url.clone(),
+            nodes => format!("the Redis Cluster of {}", nodes.join(", ")),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         ::redis::Client::open(self.url.as_str())
-            .map(|_| ())
-            .map_err(|e| format!("redis.url is not a Redis URL: {e}"))
+            .map_err(|e| format!("redis.url is not a Redis URL: {e}"))?;
+        for node in self.cluster_nodes() {
+            ::redis::Client::open(node.as_str())
+                .map_err(|e| format!("redis.cluster_nodes: {node:?} is not a Redis URL: {e}"))?;
+        }
+        Ok(())
     }
 }
 
-/// Opens the shared connection. Fails fast when Redis is unreachable.
-pub async fn connect(settings: &RedisSettings) -> Result<ConnectionManager, ::redis::RedisError> {
-    let client = ::redis::Client::open(settings.url.as_str())?;
-    let config = ::redis::aio::ConnectionManagerConfig::new()
-        .set_number_of_retries(2)
-        .set_connection_timeout(std::time::Duration::from_secs(3))
-        .set_response_timeout(std::time::Duration::from_secs(3));
-    ConnectionManager::new_with_config(client, config).await
+/// Opens the shared connection: to the cluster when `cluster_nodes` is
+/// set, else to `url`. Fails fast when Redis is unreachable.
+pub async fn connect(settings: &RedisSettings) -> Result<RedisConnection, ::redis::RedisError> {
+    match settings.cluster_nodes() {
+        nodes if nodes.is_empty() => RedisConnection::single(&settings.url).await,
+        nodes => RedisConnection::cluster(&nodes).await,
+    }
 }

@@ -13,7 +13,7 @@
 //! seconds ([`SeatHolds::pending_before`]). Schedules that ever had a hold
 //! are listed in `<prefix>seat-holds:schedules` for it.
 
-use super::ConnectionManager;
+use super::RedisConnection;
 use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, RedisError, Script};
 use std::collections::HashSet;
@@ -52,7 +52,7 @@ pub struct PendingHold {
 
 #[derive(Clone)]
 pub struct SeatHolds {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     prefix: String,
     /// Schedules this process already listed (one SADD per schedule).
     listed: Arc<Mutex<HashSet<u64>>>,
@@ -63,7 +63,7 @@ fn member(seat_id: u64, hold_id: Uuid) -> String {
 }
 
 impl SeatHolds {
-    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(redis: RedisConnection, prefix: &str) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),

@@ -3,17 +3,17 @@
 //! `sold_out_rankings` is the truth; this set is what readers are served
 //! from, and it is rebuilt from the table when Redis lost it.
 
-use super::ConnectionManager;
+use super::RedisConnection;
 use redis::{AsyncCommands, RedisError};
 
 #[derive(Clone)]
 pub struct SoldOutRanking {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     key: String,
 }
 
 impl SoldOutRanking {
-    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(redis: RedisConnection, prefix: &str) -> Self {
         Self {
             redis,
             key: format!("{prefix}ranking:sold-out"),

@@ -15,7 +15,7 @@
 //! | `<prefix>queue:concerts` | set | concerts with a queue (for the scheduler) |
 //! | `<prefix>queue:admission-lock` | string | one admitting instance per interval |
 
-use super::ConnectionManager;
+use super::RedisConnection;
 use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, RedisError, Script};
 use stampede_core::concert::QueueTokenStatus;
@@ -50,14 +50,14 @@ pub struct Admission {
 
 #[derive(Clone)]
 pub struct WaitingQueue {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     prefix: String,
     active_time: Duration,
 }
 
 impl WaitingQueue {
     /// `active_time`: how long an admitted token stays ACTIVE.
-    pub fn new(redis: ConnectionManager, prefix: &str, active_time: Duration) -> Self {
+    pub fn new(redis: RedisConnection, prefix: &str, active_time: Duration) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),
