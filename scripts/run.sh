@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: provision, build, migrate, start the payment-gateway
-# simulator (`stampede pg-sim`, 127.0.0.1:8081) and `stampede serve`
+# simulator (`stampede pg-sim`, 127.0.0.1:8090) and `stampede serve`
 # (127.0.0.1:8080) — restarting the ones this script started before — and
 # run the demo. Both keep running afterwards; stop them with scripts/stop.sh.
 set -euo pipefail
@@ -30,4 +30,4 @@ for _ in $(seq 1 120); do ready && break; sleep 0.5; done
 ready || { echo "[run] server not ready; see .stampede/serve.log"; exit 1; }
 
 "$BIN" demo
-echo "[run] server on http://127.0.0.1:8080 (pid $(cat "$STATE_DIR/serve.pid")), pg-sim on http://127.0.0.1:8081; stop both with scripts/stop.sh"
+echo "[run] server on http://127.0.0.1:8080 (pid $(cat "$STATE_DIR/serve.pid")), pg-sim on http://127.0.0.1:8090; stop both with scripts/stop.sh"

@@ -29,10 +29,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 status=0
 echo "[test] the suite, in parallel (broker: $(cat .stampede/broker 2>/dev/null || echo unknown))"
-cargo nextest run --workspace --no-fail-fast --profile ci -E 'not (binary(cluster) | binary(crash))' || status=$?
-# Tests that stop and start shared services (the brokers, MariaDB, Redis)
-# run one at a time, after the rest.
-echo "[test] broker failures on the three-node cluster, then crashes, one test at a time"
-cargo nextest run -p stampede --test cluster --test crash --no-fail-fast --profile ci --test-threads 1 || status=$?
+cargo nextest run --workspace --no-fail-fast --profile ci -E 'not (binary(cluster) | binary(fleet) | binary(crash))' || status=$?
+# Tests that stop and start shared services (the brokers, MariaDB, Redis),
+# or run three instances at once, run one at a time, after the rest.
+echo "[test] broker failures on the three-node cluster, three instances (and Redis Cluster), then crashes, one test at a time"
+cargo nextest run -p stampede --test cluster --test fleet --test crash --no-fail-fast --profile ci --test-threads 1 || status=$?
 if [ "$status" -eq 0 ]; then echo "[test] all passed"; else echo "[test] FAILED (see the Summary lines above)"; fi
 exit "$status"

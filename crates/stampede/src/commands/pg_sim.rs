@@ -67,7 +67,7 @@ const FAILURE_REASONS: &[&str] = &[
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 const DEFAULT_HOST: &str = "127.0.0.1";
-const DEFAULT_PORT: u16 = 8081;
+const DEFAULT_PORT: u16 = 8090;
 const DEFAULT_LATENCY_MIN_MS: u64 = 100;
 const DEFAULT_LATENCY_MAX_MS: u64 = 500;
 const DEFAULT_FAILURE_RATE: f64 = 0.2;

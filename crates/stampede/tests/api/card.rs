@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use crate::payments::product;
-use crate::pg_sim_process::{free_port, start_pg_sim, PgSimProcess};
+use crate::support::pg_sim::{free_port, start_pg_sim, PgSimProcess};
 use stampede::commands::pg_sim::PgSimConfig;
 use stampede::reconcile::{Outcome, Reconciler};
 use stampede_api::auth::Role;

@@ -4,7 +4,7 @@
 //! exercises, and nothing the catalog does not know.
 
 use crate::helpers::*;
-use crate::pg_sim_process::{free_port, start_pg_sim};
+use crate::support::pg_sim::{free_port, start_pg_sim};
 use stampede::commands::demo::{self, DemoArgs};
 use stampede::commands::pg_sim::PgSimConfig;
 use stampede_api::metric_catalog::{self, METRICS};
@@ -47,7 +47,7 @@ async fn the_demo_tells_the_whole_story_and_every_dashboard_metric_is_exported()
     let app = spawn_app_with(settings.clone(), vec![]).await;
 
     let args = DemoArgs {
-        url: Some(app.address.clone()),
+        url: vec![app.address.clone()],
         events: 100,
         aggregates: 5,
         coupons: 60,

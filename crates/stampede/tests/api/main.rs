@@ -17,7 +17,6 @@ mod fcfs_failures;
 mod helpers;
 mod http;
 mod payments;
-mod pg_sim_process;
 mod post_payment;
 mod resilience;
 mod sink;

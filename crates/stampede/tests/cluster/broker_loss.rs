@@ -185,15 +185,9 @@ async fn below_min_insync_replicas_writes_fail_with_503_units_go_back_and_the_ou
         assert_eq!(body["code"], "ISSUE_UNAVAILABLE");
     }
     let stock_left = || async {
-        let view: serde_json::Value = client
-            .http
-            .get(format!("{base}/coupons/{policy}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let view = client
+            .get_json(&format!("{base}/coupons/{policy}"), None)
+            .await;
         view["stock_left"].as_u64().unwrap()
     };
     assert_eq!(stock_left().await, STOCK, "every refused unit went back");

@@ -9,6 +9,7 @@ use crate::seats::{visit, Fan, Stage};
 use crate::support::brokers::repo_root;
 use crate::support::checks::{count, eventually};
 use crate::support::client::Client;
+use crate::support::pg_sim::free_port;
 use crate::support::serve::ServeProcess;
 use crate::support::settings::Overrides;
 use rand::rngs::StdRng;
@@ -30,14 +31,6 @@ const FAN_POINTS: u64 = 10_000;
 const KILLS: usize = 6;
 /// The goal is ≤ 10 s; the assertion leaves room for a loaded CI machine.
 const HEAL_WITHIN: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn flush_redis() {
     let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();

@@ -49,7 +49,7 @@ macro_rules! skip_if {
     };
 }
 
-async fn script(name: &str, args: &[&str], env: &[(&str, String)]) {
+pub async fn script(name: &str, args: &[&str], env: &[(&str, String)]) {
     let mut command = tokio::process::Command::new("bash");
     command
         .arg(repo_root().join("scripts").join(name))

@@ -93,10 +93,14 @@ pub async fn winners_persisted_once(
     );
 }
 
-/// Every PAID order has exactly one transaction-history row (its
-/// `payment.success` consumed once in effect); returns the paid count.
+/// Every paid order (PAID with points, COMPLETED by card) has exactly one
+/// transaction-history row: its `payment.success` consumed once in effect.
 pub async fn paid_orders_consumed_once(pool: &sqlx::MySqlPool, paid: usize) {
-    let in_db = count(pool, "SELECT COUNT(*) FROM orders WHERE status = 'PAID'").await;
+    let in_db = count(
+        pool,
+        "SELECT COUNT(*) FROM orders WHERE status IN ('PAID', 'COMPLETED')",
+    )
+    .await;
     assert_eq!(
         in_db as usize, paid,
         "every payment answered 201 is a PAID order"
@@ -112,7 +116,7 @@ pub async fn paid_orders_consumed_once(pool: &sqlx::MySqlPool, paid: usize) {
     let stray = count(
         pool,
         "SELECT COUNT(*) FROM transaction_history h LEFT JOIN orders o ON o.id = h.order_id \
-         WHERE o.status IS NULL OR o.status <> 'PAID'",
+         WHERE o.status IS NULL OR o.status NOT IN ('PAID', 'COMPLETED')",
     )
     .await;
     assert_eq!(stray, 0, "no history row for an unpaid order");

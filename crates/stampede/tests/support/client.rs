@@ -58,6 +58,16 @@ impl Client {
         Ok((status, response.json().await.unwrap_or_default()))
     }
 
+    /// GET `url`, as `user` when given; the JSON body.
+    pub async fn get_json(&self, url: &str, user: Option<u64>) -> serde_json::Value {
+        let mut request = self.http.get(url);
+        if let Some(user) = user {
+            request = request.bearer_auth(self.token(user, Role::User));
+        }
+        let response = request.send().await.expect("request sent");
+        response.json().await.expect("a JSON body")
+    }
+
     async fn created(&self, url: String, body: serde_json::Value) -> serde_json::Value {
         let (status, created) = self.post(&url, 1, Some(body)).await.expect("request sent");
         assert!(status == 200 || status == 201, "{url}: {status} {created}");

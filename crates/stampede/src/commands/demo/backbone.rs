@@ -19,7 +19,10 @@ pub async fn run(api: &Api, infra: &Infra, events: u64, aggregates: u64) -> anyh
     let probe = start_probe(infra, run, "demo-probe").await?;
     let recorder = probe.recorder.clone();
 
-    println!("Stampede demo — 1. event backbone (server {})", api.url());
+    println!(
+        "Stampede demo — 1. event backbone (server {})",
+        api.urls().join(", ")
+    );
     let started = Instant::now();
     let committed = commit_events(infra, run, events, aggregates).await?;
     let arrived = recorder

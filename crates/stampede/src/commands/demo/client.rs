@@ -1,29 +1,46 @@
-//! The demo's HTTP client: the running server, seen as a client sees it.
+//! The demo's HTTP client: the running server, seen as a client sees it;
+//! with several instances (a fleet), as a round-robin load balancer would
+//! spread the requests.
 
 use anyhow::Context;
 use reqwest::Method;
 use stampede_api::auth::{JwtKeys, Role};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// An answer: status and JSON body (`null` when there is none).
 pub type Answer = (u16, serde_json::Value);
 
 pub struct Api {
     http: reqwest::Client,
-    url: String,
+    /// One base URL per instance (at least one).
+    urls: Vec<String>,
+    next: AtomicUsize,
     keys: JwtKeys,
 }
 
 impl Api {
-    pub fn new(url: String, keys: JwtKeys) -> Self {
+    pub fn new(urls: Vec<String>, keys: JwtKeys) -> Self {
+        assert!(!urls.is_empty(), "the demo needs a server");
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .expect("a reqwest client builds");
-        Self { http, url, keys }
+        Self {
+            http,
+            urls,
+            next: AtomicUsize::new(0),
+            keys,
+        }
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The instances, for messages.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The instance the next request goes to.
+    fn pick(&self) -> &str {
+        &self.urls[self.next.fetch_add(1, Ordering::Relaxed) % self.urls.len()]
     }
 
     pub fn token(&self, user: u64, role: Role) -> String {
@@ -41,7 +58,7 @@ impl Api {
     ) -> anyhow::Result<Answer> {
         let mut request = self
             .http
-            .request(method.clone(), format!("{}{path}", self.url));
+            .request(method.clone(), format!("{}{path}", self.pick()));
         if let Some((id, role)) = user {
             request = request.bearer_auth(self.token(id, role));
         }
@@ -80,15 +97,23 @@ impl Api {
         self.call(Method::GET, path, user, None, &[]).await
     }
 
-    /// The server's `/metrics` text.
+    /// GET `path` from the instance at `url` (not spread).
+    pub async fn get_from(&self, url: &str, path: &str) -> anyhow::Result<Answer> {
+        let response = self.http.get(format!("{url}{path}")).send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or_default()))
+    }
+
+    /// Every instance's `/metrics` text, one after the other: a sum over
+    /// it ([`metric_sum`]) is the fleet's.
     pub async fn metrics(&self) -> anyhow::Result<String> {
-        Ok(self
-            .http
-            .get(format!("{}/metrics", self.url))
-            .send()
-            .await?
-            .text()
-            .await?)
+        let mut text = String::new();
+        for url in &self.urls {
+            let page = self.http.get(format!("{url}/metrics")).send().await?;
+            text.push_str(&page.text().await?);
+            text.push('\n');
+        }
+        Ok(text)
     }
 }
 

@@ -26,9 +26,11 @@ use stampede_infra::Infra;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Base URL of the running server (default: from http.host/http.port).
-    #[arg(long)]
-    pub url: Option<String>,
+    /// Base URL of the running server (default: from http.host/http.port);
+    /// several, comma-separated, for a fleet (`scripts/fleet.sh`): the
+    /// requests are spread over them in turn.
+    #[arg(long, value_delimiter = ',')]
+    pub url: Vec<String>,
     /// Events to commit in the backbone check.
     #[arg(long, default_value_t = 500)]
     pub events: u64,
@@ -58,17 +60,22 @@ pub async fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
             && args.seats > 0,
         "--events, --aggregates, --coupons, --users and --seats must be positive"
     );
-    let url = args
-        .url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}:{}", settings.http.host, settings.http.port));
-    let api = Api::new(url.clone(), JwtKeys::new(&settings.auth));
-    let (status, ready) = api
-        .get("/ready", None)
-        .await
-        .with_context(|| format!("no server at {url}"))?;
-    if status != 200 {
-        bail!("server at {url} is not ready: {ready}");
+    let urls = match args.url.clone() {
+        urls if urls.is_empty() => vec![format!(
+            "http://{}:{}",
+            settings.http.host, settings.http.port
+        )],
+        urls => urls,
+    };
+    let api = Api::new(urls.clone(), JwtKeys::new(&settings.auth));
+    for url in &urls {
+        let (status, ready) = api
+            .get_from(url, "/ready")
+            .await
+            .with_context(|| format!("no server at {url}"))?;
+        if status != 200 {
+            bail!("server at {url} is not ready: {ready}");
+        }
     }
     let infra = Infra::connect(settings.infra()).await?;
     let before = summary::Baseline::take(&api).await?;

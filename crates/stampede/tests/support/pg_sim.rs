@@ -1,6 +1,6 @@
 //! `stampede pg-sim` as its own process, for the tests that pay by card.
 
-use crate::helpers::eventually;
+use super::checks::eventually;
 use stampede::commands::pg_sim::PgSimConfig;
 use std::time::Duration;
 
