@@ -93,7 +93,9 @@ case "${1:-}" in
     kill)
         check_instance "${2:-}"
         running "serve-$2" || { say "instance $2 is not running"; exit 1; }
-        kill -KILL "$(pid_of "serve-$2")"
+        pid="$(pid_of "serve-$2")"
+        kill -KILL "$pid"
+        for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         say "instance $2 killed (kill -9)"
         ;;
     restart)
@@ -103,6 +105,7 @@ case "${1:-}" in
         wait_instance "$2"
         ;;
     status)
+        [ -n "$(instances)" ] || say "no instance runs"
         for n in $(instances); do
             if running "serve-$n"; then state="running (pid $(pid_of "serve-$n"))"; else state="down"; fi
             echo "instance $n: port $(port_of "$n"), $state"
