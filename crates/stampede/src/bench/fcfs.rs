@@ -29,18 +29,23 @@ pub enum Mode {
 #[derive(Debug, clap::Args)]
 pub struct FcfsBenchArgs {
     #[arg(long, default_value_t = 100_000)]
-    requests: usize,
+    pub requests: usize,
     #[arg(long, default_value_t = 100_000)]
-    users: u64,
+    pub users: u64,
     #[arg(long, default_value_t = 1000)]
-    stock: u64,
+    pub stock: u64,
     #[arg(long, default_value_t = 200)]
-    concurrency: usize,
+    pub concurrency: usize,
     #[arg(long, value_enum, default_value_t = Mode::All)]
     mode: Mode,
+    /// With more than one: the gate burst against one `stampede serve`
+    /// process and then spread over this many, side by side (see
+    /// `bench/fleet.rs`).
+    #[arg(long, default_value_t = 1)]
+    pub instances: usize,
     /// Print a JSON summary instead of the table.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,15 +70,15 @@ struct Summary {
     modes: Vec<ModeResult>,
 }
 
-struct Burst {
-    rate: f64,
-    latency: Histogram<u64>,
-    statuses: Vec<u16>,
-    ended: Instant,
+pub(super) struct Burst {
+    pub rate: f64,
+    pub latency: Histogram<u64>,
+    pub statuses: Vec<u16>,
+    pub ended: Instant,
 }
 
 /// Fires `requests` requests built by `request(n)`, `concurrency` in flight.
-async fn burst(
+pub(super) async fn burst(
     args: &FcfsBenchArgs,
     label: &str,
     quiet: bool,
@@ -114,7 +119,7 @@ async fn burst(
     })
 }
 
-fn ms(latency: &Histogram<u64>, quantile: f64) -> f64 {
+pub(super) fn ms(latency: &Histogram<u64>, quantile: f64) -> f64 {
     latency.value_at_quantile(quantile) as f64 / 1000.0
 }
 
@@ -130,30 +135,7 @@ async fn run_mode(
         Mode::Queue => ("queue", "QUEUE"),
         _ => ("db-lock", "DB_LOCK"),
     };
-    let admin = JwtKeys::new(&app.settings.auth).issue(1, Role::Admin);
-    let now = chrono::Utc::now();
-    let policy = serde_json::json!({
-        "name": format!("bench {name}"), "discount": {"kind": "FIXED", "amount": 1000}, "total_stock": args.stock,
-        "issue_window": {"opens_at": now - chrono::Duration::minutes(1), "closes_at": now + chrono::Duration::hours(2)},
-        "valid_days": 7, "issue_mode": wire,
-    });
-    let created: serde_json::Value = http
-        .post(app.url("/admin/coupon-policies"))
-        .bearer_auth(&admin)
-        .json(&policy)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let id = created["id"]
-        .as_u64()
-        .ok_or_else(|| anyhow::anyhow!("no policy id"))?;
-    http.post(app.url(&format!("/admin/coupon-policies/{id}/open")))
-        .bearer_auth(&admin)
-        .send()
-        .await?
-        .error_for_status()?;
+    let id = open_policy(http, &app.address, &app.settings, args.stock, wire).await?;
     let url = app.url(&format!("/coupons/{id}/issue"));
     let result = burst(args, name, args.json, |n| {
         http.post(&url).bearer_auth(&tokens[n % tokens.len()])
@@ -195,14 +177,51 @@ async fn run_mode(
     })
 }
 
+/// Creates and opens a coupon policy of `stock` in issue mode `wire` on
+/// the server at `base`; its id.
+pub(super) async fn open_policy(
+    http: &reqwest::Client,
+    base: &str,
+    settings: &Settings,
+    stock: u64,
+    wire: &str,
+) -> anyhow::Result<u64> {
+    let admin = JwtKeys::new(&settings.auth).issue(1, Role::Admin);
+    let now = chrono::Utc::now();
+    let policy = serde_json::json!({
+        "name": format!("bench {wire}"), "discount": {"kind": "FIXED", "amount": 1000}, "total_stock": stock,
+        "issue_window": {"opens_at": now - chrono::Duration::minutes(1), "closes_at": now + chrono::Duration::hours(2)},
+        "valid_days": 7, "issue_mode": wire,
+    });
+    let created: serde_json::Value = http
+        .post(format!("{base}/admin/coupon-policies"))
+        .bearer_auth(&admin)
+        .json(&policy)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = created["id"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("no policy id"))?;
+    http.post(format!("{base}/admin/coupon-policies/{id}/open"))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(id)
+}
+
 /// The ceiling: an axum handler doing one EVALSHA, served in-process.
-async fn ceiling(
-    app: &BenchApp,
+pub(super) async fn ceiling(
+    redis: &stampede_infra::redis::RedisConnection,
+    key_prefix: &str,
     http: &reqwest::Client,
     args: &FcfsBenchArgs,
 ) -> anyhow::Result<Burst> {
-    let key = format!("{}bench-ceiling", app.settings.redis.key_prefix);
-    let redis = app.infra.redis.clone();
+    let key = format!("{key_prefix}bench-ceiling");
+    let redis = redis.clone();
     let script = std::sync::Arc::new(redis::Script::new("return redis.call('DECR', KEYS[1])"));
     let handler = move || {
         let (mut redis, script, key) = (redis.clone(), script.clone(), key.clone());
@@ -225,9 +244,16 @@ async fn ceiling(
 
 pub async fn run(settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.requests > 0 && args.users > 0 && args.stock > 0 && args.concurrency > 0,
+        args.requests > 0
+            && args.users > 0
+            && args.stock > 0
+            && args.concurrency > 0
+            && args.instances > 0,
         "counts must be positive"
     );
+    if args.instances > 1 {
+        return super::fleet::run(settings, args).await;
+    }
     let app = harness::start(settings, "fcfs", |_| {}).await?;
     let keys = JwtKeys::new(&app.settings.auth);
     let tokens: Vec<String> = (1..=args.users)
@@ -238,7 +264,13 @@ pub async fn run(settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<()> 
         Mode::All => vec![Mode::Gate, Mode::Queue, Mode::DbLock],
         one => vec![one],
     };
-    let roof = ceiling(&app, &http, &args).await?;
+    let roof = ceiling(
+        &app.infra.redis,
+        &app.settings.redis.key_prefix,
+        &http,
+        &args,
+    )
+    .await?;
     let mut results = Vec::new();
     for mode in modes {
         results.push(run_mode(&app, &http, &tokens, &args, mode).await?);

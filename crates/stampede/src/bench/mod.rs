@@ -2,6 +2,7 @@
 //! print ratios (never timed tests).
 
 mod fcfs;
+mod fleet;
 mod harness;
 mod outbox;
 mod payments;

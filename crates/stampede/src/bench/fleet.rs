@@ -1,0 +1,254 @@
+//! `stampede bench fcfs --instances N`: the gate-mode burst against one
+//! `stampede serve` process, then spread round-robin over N of them, in
+//! one run, beside the bare EVALSHA ceiling. Every burst must issue exactly
+//! the stock.
+//!
+//! On one machine N processes share its cores with the client, Redis,
+//! MariaDB and the brokers, so N instances are not expected to be faster:
+//! the run shows what scaling out costs per request instead, in Redis
+//! commands per request (the coordination every instance pays, counted by
+//! Redis itself) and in latency.
+
+use super::fcfs::{burst, ceiling, ms, open_policy, FcfsBenchArgs};
+use crate::configuration::Settings;
+use anyhow::Context;
+use stampede_api::auth::{JwtKeys, Role};
+use stampede_infra::redis::RedisConnection;
+use stampede_infra::Infra;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+/// How long an instance may take to serve (connect, migrate, topics).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One `stampede serve` child, killed when dropped.
+struct Instance {
+    url: String,
+    _child: Child,
+}
+
+/// The settings every instance and this process share: a fresh database
+/// and prefixes, limits and the reconciler off (as in the in-process
+/// benchmarks), and how a child is told them.
+fn bench_settings(mut settings: Settings) -> (Settings, Vec<(&'static str, String)>) {
+    let run = Uuid::now_v7().simple().to_string();
+    settings.database.name = format!("{}_bench_fleet", settings.database.name);
+    let prefix = format!("benchfleet-{run}.");
+    settings.kafka.topic_prefix = prefix.clone();
+    settings.kafka.group_prefix = prefix.clone();
+    settings.redis.key_prefix = format!("{prefix}:");
+    let vars = vec![
+        ("STAMPEDE__DATABASE__NAME", settings.database.name.clone()),
+        ("STAMPEDE__KAFKA__TOPIC_PREFIX", prefix.clone()),
+        ("STAMPEDE__KAFKA__GROUP_PREFIX", prefix),
+        (
+            "STAMPEDE__REDIS__KEY_PREFIX",
+            settings.redis.key_prefix.clone(),
+        ),
+        (
+            "STAMPEDE__KAFKA__CONSUMER__SESSION_TIMEOUT_MS",
+            "2000".into(),
+        ),
+        (
+            "STAMPEDE__KAFKA__CONSUMER__HEARTBEAT_INTERVAL_MS",
+            "300".into(),
+        ),
+        ("STAMPEDE__RATE_LIMIT__PER_USER_PER_SEC", "0".into()),
+        ("STAMPEDE__RATE_LIMIT__GLOBAL_PER_SEC", "0".into()),
+        ("STAMPEDE__RECONCILE__ENABLED", "false".into()),
+        ("STAMPEDE__LOG__LEVEL", "warn".into()),
+    ];
+    (settings, vars)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Starts `stampede serve` (this binary) with `vars` and waits for /ready.
+async fn start_instance(
+    http: &reqwest::Client,
+    vars: &[(&'static str, String)],
+) -> anyhow::Result<Instance> {
+    let port = free_port()?;
+    let child = Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("STAMPEDE__HTTP__PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting stampede serve")?;
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    loop {
+        let ready = http.get(format!("{url}/ready")).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return Ok(Instance { url, _child: child });
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "an instance on {port} did not serve within {START_TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Commands Redis has processed so far (all nodes of a cluster summed).
+async fn redis_commands(redis: &RedisConnection) -> Option<u64> {
+    let info: redis::Value = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(&mut redis.clone())
+        .await
+        .ok()?;
+    let texts: Vec<String> = match info {
+        redis::Value::Map(nodes) => nodes
+            .into_iter()
+            .filter_map(|(_, v)| redis::from_redis_value(&v).ok())
+            .collect(),
+        other => vec![redis::from_redis_value(&other).ok()?],
+    };
+    let total = texts
+        .iter()
+        .flat_map(|text| text.lines())
+        .filter_map(|line| line.strip_prefix("total_commands_processed:"))
+        .filter_map(|n| n.trim().parse::<u64>().ok())
+        .sum();
+    Some(total)
+}
+
+struct Spread {
+    label: String,
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    commands_per_request: Option<f64>,
+    exact: bool,
+}
+
+/// One gate burst over `targets` (request n to target n mod len), checked
+/// exact: the stock answered 201 and persisted, nothing but 201/409.
+async fn spread_burst(
+    infra: &Infra,
+    settings: &Settings,
+    http: &reqwest::Client,
+    tokens: &[String],
+    args: &FcfsBenchArgs,
+    targets: &[&Instance],
+) -> anyhow::Result<Spread> {
+    let id = open_policy(http, &targets[0].url, settings, args.stock, "GATE").await?;
+    let urls: Vec<String> = targets
+        .iter()
+        .map(|i| format!("{}/coupons/{id}/issue", i.url))
+        .collect();
+    let label = format!("gate on {}", targets.len());
+    let before = redis_commands(&infra.redis).await;
+    let result = burst(args, &label, args.json, |n| {
+        http.post(&urls[n % urls.len()])
+            .bearer_auth(&tokens[n % tokens.len()])
+    })
+    .await?;
+    let after = redis_commands(&infra.redis).await;
+    let won = result.statuses.iter().filter(|s| **s == 201).count() as u64;
+    let unexpected = result.statuses.iter().any(|s| ![201, 409].contains(s));
+    let persisted = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM user_coupons WHERE policy_id = ?")
+            .bind(id)
+            .fetch_one(&infra.pool)
+            .await
+            .unwrap_or(0) as u64
+    };
+    while persisted().await < args.stock && result.ended.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(Spread {
+        label,
+        rate: result.rate,
+        p50_ms: ms(&result.latency, 0.5),
+        p99_ms: ms(&result.latency, 0.99),
+        commands_per_request: before
+            .zip(after)
+            .map(|(b, a)| a.saturating_sub(b) as f64 / args.requests as f64),
+        exact: won == args.stock && persisted().await == args.stock && !unexpected,
+    })
+}
+
+pub async fn run(settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<()> {
+    let (settings, vars) = bench_settings(settings);
+    let pool = stampede_infra::mysql::connect(&settings.database).await?;
+    sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS `{}`",
+        settings.database.name
+    ))
+    .execute(&pool)
+    .await?;
+    pool.close().await;
+    let http = super::harness::client(args.concurrency);
+    // The first creates the database and the topics the others find.
+    let mut instances = vec![start_instance(&http, &vars).await?];
+    for _ in 1..args.instances {
+        instances.push(start_instance(&http, &vars).await?);
+    }
+    let infra = Infra::connect(settings.infra()).await?;
+    let keys = JwtKeys::new(&settings.auth);
+    let tokens: Vec<String> = (1..=args.users)
+        .map(|user| keys.issue(user, Role::User))
+        .collect();
+
+    let roof = ceiling(&infra.redis, &settings.redis.key_prefix, &http, &args).await?;
+    let one = spread_burst(&infra, &settings, &http, &tokens, &args, &[&instances[0]]).await?;
+    let all: Vec<&Instance> = instances.iter().collect();
+    let many = spread_burst(&infra, &settings, &http, &tokens, &args, &all).await?;
+    drop(instances);
+
+    println!(
+        "\nFCFS gate, one instance against {}: {} requests from {} users on {} coupons, {} concurrent",
+        args.instances, args.requests, args.users, args.stock, args.concurrency
+    );
+    println!(
+        "  {:<16} {:>12} {:>9} {:>9} {:>16} {:>7}",
+        "target", "requests/s", "p50 ms", "p99 ms", "Redis cmds/req", "exact"
+    );
+    println!(
+        "  {:<16} {:>12.0} {:>9} {:>9.1}",
+        "bare EVALSHA",
+        roof.rate,
+        "",
+        ms(&roof.latency, 0.99)
+    );
+    for spread in [&one, &many] {
+        let commands = spread
+            .commands_per_request
+            .map_or("n/a".to_owned(), |c| format!("{c:.2}"));
+        println!(
+            "  {:<16} {:>12.0} {:>9.1} {:>9.1} {:>16} {:>7}",
+            spread.label,
+            spread.rate,
+            spread.p50_ms,
+            spread.p99_ms,
+            commands,
+            if spread.exact { "yes" } else { "NO" }
+        );
+    }
+    println!(
+        "  {} instances ÷ one          {:.2}×",
+        args.instances,
+        many.rate / one.rate
+    );
+    println!(
+        "  one ÷ bare ceiling         {:.2}×;  {} ÷ bare ceiling {:.2}×",
+        one.rate / roof.rate,
+        args.instances,
+        many.rate / roof.rate
+    );
+    anyhow::ensure!(
+        one.exact && many.exact,
+        "a burst did not issue exactly the stock"
+    );
+    Ok(())
+}
