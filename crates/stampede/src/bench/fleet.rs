@@ -180,14 +180,7 @@ async fn spread_burst(
 
 pub async fn run(settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<()> {
     let (settings, vars) = bench_settings(settings);
-    let pool = stampede_infra::mysql::connect(&settings.database).await?;
-    sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS `{}`",
-        settings.database.name
-    ))
-    .execute(&pool)
-    .await?;
-    pool.close().await;
+    super::harness::drop_database(&settings).await?;
     let http = super::harness::client(args.concurrency);
     // The first creates the database and the topics the others find.
     let mut instances = vec![start_instance(&http, &vars).await?];

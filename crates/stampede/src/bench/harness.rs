@@ -47,14 +47,7 @@ pub async fn start_running(
     settings.reconcile.enabled = false;
     settings.http.port = 0;
     adjust(&mut settings);
-    let pool = stampede_infra::mysql::connect(&settings.database).await?;
-    sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS `{}`",
-        settings.database.name
-    ))
-    .execute(&pool)
-    .await?;
-    pool.close().await;
+    drop_database(&settings).await?;
     let app = if consumers {
         Application::build(settings.clone()).await?
     } else {
@@ -71,6 +64,19 @@ pub async fn start_running(
         stop,
         handle,
     })
+}
+
+/// Drops the benchmark's database of an earlier run, so this one starts empty.
+pub async fn drop_database(settings: &Settings) -> anyhow::Result<()> {
+    let pool = stampede_infra::mysql::connect(&settings.database).await?;
+    sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS `{}`",
+        settings.database.name
+    ))
+    .execute(&pool)
+    .await?;
+    pool.close().await;
+    Ok(())
 }
 
 impl BenchApp {
