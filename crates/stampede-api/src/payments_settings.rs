@@ -8,10 +8,10 @@ pub struct PaymentSettings {
     pub max_points_charge: u64,
     /// How long an `Idempotency-Key` and its stored response are kept.
     pub idempotency_ttl_secs: u64,
-    /// A campaign entry older than this no longer allows buying (seed 000: 30 min).
+    /// A campaign entry older than this no longer allows buying (30 minutes by default).
     pub entry_max_age_secs: i64,
     /// Users found with no entry at all are remembered this long, so repeated
-    /// bogus requests never reach the database (seed 000's negative cache).
+    /// bogus requests never reach the database (a negative cache).
     pub negative_cache_secs: u64,
     /// Coupons one order may use.
     pub max_coupons_per_order: usize,

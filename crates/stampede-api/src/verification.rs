@@ -1,4 +1,4 @@
-//! Seed 000's verification chain: may this user buy this campaign's product?
+//! The verification chain: may this user buy this campaign's product?
 //!
 //! 1. The entry token in Redis (written by the win, 30-minute TTL): fastest.
 //! 2. On a miss, the persisted entry in MariaDB.

@@ -1,5 +1,5 @@
 //! Persists campaign winners (`campaign.entry.succeeded`) into
-//! `campaign_entries`, in batches (seed 000's `CampaignSuccessConsumer`).
+//! `campaign_entries`, in batches.
 
 use crate::persist_winners::PersistWinners;
 use stampede_core::events::topics;

@@ -1,4 +1,4 @@
-//! Queue mode (seed 002): decides `coupon.issue.requested` in arrival order.
+//! Queue mode: decides `coupon.issue.requested` in arrival order.
 //!
 //! Per request: Redis reservation (idempotent per request id; −1 sold out,
 //! −2 never opened) → MariaDB `remaining − 1 WHERE remaining > 0` and the

@@ -1,5 +1,6 @@
 //! Persists gate-mode coupon winners (`coupon.issued`) into `user_coupons`,
-//! in batches (seed 000's batch listener and dual-try).
+//! in batches: a batch is written in one statement, and when that fails
+//! each winner is tried alone, so one bad record cannot hold up the rest.
 
 use crate::persist_winners::PersistWinners;
 use stampede_core::events::topics;

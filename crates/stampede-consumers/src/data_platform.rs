@@ -1,4 +1,4 @@
-//! Seed 002/003's ExternalDataConsumer: POSTs every successful payment to the
+//! The data platform feed: POSTs every successful payment to the
 //! external data platform (`notify.data_platform_url`). A failing platform is
 //! retried by the runtime and, after that, its events wait in
 //! `payment.success.DLT` (replayable); it never touches the payment.

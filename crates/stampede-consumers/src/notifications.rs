@@ -1,4 +1,4 @@
-//! Seed 004's notifications after a successful order payment, none of which can
+//! Notifications after a successful order payment, none of which can
 //! fail the payment: an order confirmation (e-mail through SMTP when
 //! configured, else recorded in `notifications`), a Slack-style message when
 //! a webhook is configured, and a low-stock alert when a bought option drops

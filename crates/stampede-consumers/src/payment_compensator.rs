@@ -1,4 +1,4 @@
-//! Seed 003's PaymentFailureDbCompensationConsumer: a reservation whose
+//! Compensation of a failed seat payment: a reservation whose
 //! payment failed is ended — EXPIRED when its hold had run out, CANCELLED
 //! otherwise — and its seat is AVAILABLE again, in one transaction with the
 //! `processed_events` claim, so a redelivery changes nothing.

@@ -1,4 +1,4 @@
-//! Seed 003's PostPaymentRedisCleanupConsumer: once a reservation's payment
+//! Redis cleanup after a seat payment: once a reservation's payment
 //! is decided, successful or not, its temporary Redis state goes: the seat
 //! hold is released (only if it is still this reservation's) and the
 //! buyer's active queue token is ended. Both steps are idempotent, so a

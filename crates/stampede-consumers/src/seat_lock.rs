@@ -1,4 +1,4 @@
-//! Seed 003's ReservationCreatedSeatLockConsumer: confirms the Redis hold of
+//! The seat lock: confirms the Redis hold of
 //! a new reservation until the reservation's hold ends, when it is still
 //! PENDING in the database and the hold is still its own.
 //!

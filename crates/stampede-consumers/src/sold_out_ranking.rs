@@ -1,4 +1,4 @@
-//! Seed 003's ConcertSoldOutRankConsumer: when a payment sells the last
+//! The sold-out ranking: when a payment sells the last
 //! seat of a schedule, record how fast it sold out — once in MariaDB
 //! (`sold_out_rankings`, the truth) and in Redis (the ranking readers are
 //! served from, `GET /concerts/rankings/sold-out`).

@@ -1,5 +1,5 @@
-//! An e-mail notice for every paid ticket: the "new consumer" of seed 003
-//! (adding it touched no payment code: this file and one line in `lib.rs`).
+//! An e-mail notice for every paid ticket, added as a consumer should be:
+//! it touched no payment code, only this file and one line in `lib.rs`.
 //! Sent through SMTP when `notify.smtp_host` is set, else recorded in
 //! `notifications`; once per event either way.
 

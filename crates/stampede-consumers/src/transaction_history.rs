@@ -1,4 +1,4 @@
-//! Seed 002's TransactionHistoryConsumer: every successful payment, for an
+//! The transaction history: every successful payment, for an
 //! order or a concert reservation, becomes a `transaction_history` row, once
 //! (processed_events + primary key).
 

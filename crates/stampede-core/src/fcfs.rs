@@ -92,7 +92,7 @@ pub enum GateOutcome {
     NotOpen,
     /// Closed by an admin.
     Closed,
-    /// The counter does not exist: never opened (seed 002's −2), or lost
+    /// The counter does not exist: never opened (the script's −2), or lost
     /// with Redis (then the pool is OPEN in the database and being rebuilt).
     Uninitialised,
     /// Being rewritten from the database (after Redis lost it, or a repair):

@@ -29,7 +29,7 @@ pub struct InfraSettings {
 /// `[fcfs]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FcfsSettings {
-    /// Lifetime of the entry token a campaign win writes to Redis (seed 000: 30 min).
+    /// Lifetime of the entry token a campaign win writes to Redis (30 minutes by default: the time a winner has to buy).
     pub entry_token_ttl_secs: u64,
     /// How long queue-mode request statuses stay readable.
     pub request_status_ttl_secs: u64,

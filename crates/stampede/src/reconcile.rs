@@ -1,4 +1,4 @@
-//! Seed 004's PaymentReconciliationScheduler: settle orders stuck PENDING.
+//! The reconciliation scheduler: settles orders stuck PENDING.
 //!
 //! Every `interval_secs` (and on `stampede reconcile --once`), orders
 //! PENDING for longer than `stale_after_secs` are claimed with a lease
@@ -29,9 +29,9 @@ pub struct ReconcileSettings {
     /// Run the scheduler inside `serve`.
     pub enabled: bool,
     pub interval_secs: u64,
-    /// Orders PENDING for longer than this are reconciled (seed 004: 10 min).
+    /// Orders PENDING for longer than this are reconciled (10 minutes by default: far longer than a PG takes to call back).
     pub stale_after_secs: u64,
-    /// Orders reconciled at once (seed 004: 10–20).
+    /// Orders reconciled at once (10–20 keeps a slow PG from being flooded).
     pub concurrency: usize,
     /// How long a claim keeps other instances away from an order.
     pub lease_secs: u64,
@@ -137,7 +137,7 @@ impl Reconciler {
         Ok(ids)
     }
 
-    /// Applies seed 004's rules to one claimed order.
+    /// Settles one claimed order by what the PG says of it.
     pub async fn reconcile_order(&self, order_id: u64) -> Outcome {
         let outcome = match self.try_reconcile(order_id).await {
             Ok(outcome) => outcome,

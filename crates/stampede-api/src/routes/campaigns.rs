@@ -1,4 +1,4 @@
-//! Campaigns (seed 000): the admin lifecycle and entering, through the same
+//! Campaigns: the admin lifecycle and entering, through the same
 //! gate as coupons. A win also writes an entry token (Redis, 30 min) that
 //! payments verify.
 

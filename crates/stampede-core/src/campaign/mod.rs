@@ -1,4 +1,4 @@
-//! Campaigns (seed 000): a limited number of winning entries, first come,
+//! Campaigns: a limited number of winning entries, first come,
 //! first served, through the same gate as coupons. A winning entry lets its
 //! user buy the campaign's product (verified by payments).
 

@@ -1,4 +1,4 @@
-//! Concert ticketing (seed 003): a waiting queue in front of the box office,
+//! Concert ticketing: a waiting queue in front of the box office,
 //! seats held for a few minutes while their buyer pays, reservations that
 //! end CONFIRMED, CANCELLED or EXPIRED, and the sold-out ranking.
 //!

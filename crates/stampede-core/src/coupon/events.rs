@@ -27,7 +27,7 @@ impl DomainEvent for CouponIssued {
     }
 }
 
-/// A queue-mode request (seed 002's `CouponIssueRequestedEvent`). Keyed by
+/// A queue-mode request. Keyed by
 /// policy, so one policy's requests stay on one partition: first come,
 /// first served, in arrival order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

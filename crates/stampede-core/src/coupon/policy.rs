@@ -30,7 +30,7 @@ impl Discount {
 pub enum IssueMode {
     /// One Redis Lua script decides at once; winners are persisted by a batch consumer.
     Gate,
-    /// Requests are queued on Kafka (202) and decided in order by a consumer (seed 002).
+    /// Requests are queued on Kafka (202) and decided in order by a consumer.
     Queue,
     /// The naive baseline: a DB transaction with `SELECT … FOR UPDATE` on the
     /// stock row. Kept for benchmarks; it serialises every request.

@@ -4,7 +4,7 @@ use crate::coupon::Discount;
 use crate::events::{topics, DomainEvent};
 use serde::{Deserialize, Serialize};
 
-/// PENDING (seed 002's BEFORE_PAYMENT) → PAID (points) | COMPLETED (card,
+/// PENDING (not paid yet) → PAID (points) | COMPLETED (card,
 /// confirmed by the PG) | FAILED | CANCELLED. Every state but PENDING is terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

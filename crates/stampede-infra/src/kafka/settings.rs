@@ -39,13 +39,13 @@ pub struct ConsumerSettings {
     /// librdkafka `fetch.wait.max.ms`: how long the broker may hold a fetch
     /// while no data is there (it answers as soon as a record arrives).
     pub fetch_wait_max_ms: u64,
-    /// Batch handlers receive at most this many records (seed 000: 50).
+    /// Batch handlers receive at most this many records (50 by default).
     pub max_poll_records: usize,
-    /// A batch is handed over at the latest this long after its first record (seed 000: 500 ms).
+    /// A batch is handed over at the latest this long after its first record (500 ms by default).
     pub max_wait_ms: u64,
-    /// Retries after the first failed attempt (seed 001: 3).
+    /// Retries after the first failed attempt (3 by default).
     pub retry_attempts: u32,
-    /// Fixed back-off between attempts (seed 001: 1 s).
+    /// Fixed back-off between attempts (1 s by default).
     pub retry_backoff_ms: u64,
     /// How often the consumer lag metric is sampled from the broker (0 switches it off).
     pub stats_interval_ms: u64,

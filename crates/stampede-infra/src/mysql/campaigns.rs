@@ -76,7 +76,7 @@ pub async fn find_campaign(pool: &MySqlPool, id: u64) -> Result<Option<Campaign>
         .transpose()
 }
 
-/// When `user_id` won `campaign_id`, if it did (seed 000's findByUserIdAndCampaignId).
+/// When `user_id` won `campaign_id`, if it did.
 pub async fn entry_created_at(
     pool: &MySqlPool,
     user_id: u64,

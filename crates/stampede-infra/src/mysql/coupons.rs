@@ -221,7 +221,7 @@ pub enum DbIssue {
     AlreadyIssued,
 }
 
-/// Queue mode's write-through (seed 002): `remaining − 1 WHERE remaining > 0`,
+/// Queue mode's write-through: `remaining − 1 WHERE remaining > 0`,
 /// then the user coupon (unique), in one transaction. The request id is the
 /// coupon id, so a redelivered request finds its coupon and changes nothing.
 pub async fn issue_in_db(

@@ -1,4 +1,4 @@
-//! Payments in MariaDB: seed 002's PaymentFacade (points, one transaction)
+//! Payments in MariaDB: points payments (one transaction for everything)
 //! and the card flow's settlement (callback and reconciliation).
 //!
 //! Stock is always taken with `UPDATE … SET stock = stock − ? WHERE stock >= ?`,
@@ -231,7 +231,7 @@ pub(crate) async fn insert_payment(
     .last_insert_id())
 }
 
-/// Seed 002's PaymentFacade: balance, coupons, order PAID, payment,
+/// A points payment: balance, coupons, order PAID, payment,
 /// `payment.success` and stock, all in one transaction. A refusal rolls all of it
 /// back and is recorded as a FAILED payment with `payment.failed`.
 pub async fn pay_with_points(

@@ -17,7 +17,7 @@ use serde::Deserialize;
 /// `[notify]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct NotifySettings {
-    /// The external data platform (seed 002/003); empty: that consumer does not run.
+    /// The external data platform's URL; empty: that consumer does not run.
     pub data_platform_url: String,
     /// A Slack-style incoming webhook; empty: no chat messages.
     pub slack_webhook_url: String,

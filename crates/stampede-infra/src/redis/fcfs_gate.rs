@@ -43,7 +43,7 @@ static REBUILD: LazyLock<Script> =
 static OPEN: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/fcfs_open.lua")));
 
-/// Queue mode's reservation answer (seed 002: −1 sold out, −2 not initialised).
+/// Queue mode's reservation answer (the script says −1 sold out, −2 not initialised).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
     Reserved,

@@ -1,5 +1,5 @@
 //! Seat holds in Redis: the fast, self-expiring guard in front of the
-//! database's reservation (seed 003's temporary seat hold).
+//! database's reservation (a temporary seat hold).
 //!
 //! `<prefix>{seat-hold:<schedule>}:<seat>` holds the reservation's hold id and
 //! expires with the hold. `SET NX` makes the second buyer of a seat lose at

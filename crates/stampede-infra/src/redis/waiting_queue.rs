@@ -1,4 +1,4 @@
-//! The concert waiting queue in Redis (seed 003's queue tokens).
+//! The concert waiting queue in Redis: queue tokens, admitted in arrival order.
 //!
 //! A user takes a token and waits in arrival order; the admission
 //! scheduler moves a fixed number of tokens per interval to ACTIVE for a

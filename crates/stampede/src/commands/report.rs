@@ -1,7 +1,7 @@
 //! `stampede report daily --date YYYY-MM-DD [--format csv|json] [--output FILE]`:
 //! one UTC day of orders — totals per status, revenue, top options.
 //!
-//! Seed 004's advice: stream, never load every order. Orders are read with
+//! Streamed, never loading every order: memory stays flat however many there are. Orders are read with
 //! a row stream and folded into per-status accumulators, so memory stays
 //! flat whatever the day's volume; the top options come from a grouped
 //! query (there are few options). The output is written as it is produced.

@@ -1,4 +1,4 @@
-//! Seed 003's consumers after a reservation's payment: cleanup, failure
+//! The consumers after a reservation's payment: cleanup, failure
 //! compensation, the sold-out ranking, the ticket e-mail, and a broken
 //! consumer that must not hurt anyone else.
 

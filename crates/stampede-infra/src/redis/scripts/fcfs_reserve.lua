@@ -1,4 +1,4 @@
--- Queue mode's tryDecrement (seed 002), idempotent per request id so a
+-- Queue mode's decrement, idempotent per request id so a
 -- redelivered request never takes two units.
 -- KEYS[1] stock counter   KEYS[2] reservations hash (request id -> 1)
 -- ARGV[1] request id
