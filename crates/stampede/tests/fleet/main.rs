@@ -6,6 +6,7 @@
 //! binary one test at a time, after the fast suite.
 
 mod burst;
+mod demo;
 mod kill_one;
 mod limits;
 mod redis_cluster;
@@ -13,9 +14,12 @@ mod rolling_restart;
 #[path = "../support/mod.rs"]
 mod support;
 
+use stampede::commands::pg_sim::PgSimConfig;
+use stampede::configuration::Settings;
 use support::brokers::{apache_kafka_unavailable, Cluster};
 use support::client::Client;
-use support::fleet::Fleet;
+use support::fleet::{Balancer, Fleet};
+use support::pg_sim::{start_pg_sim, PgSimProcess};
 use support::settings::Overrides;
 
 /// Unique settings on the Kafka cluster (started if needed) when Apache
@@ -44,6 +48,46 @@ pub async fn three_instances(overrides: &Overrides) -> (Fleet, Client, sqlx::MyS
         .await
         .unwrap();
     (fleet, Client::new(&settings), db)
+}
+
+/// Callbacks from pg-sim are signed with this.
+const PG_SECRET: &str = "fleet-test-callback-secret-0123456789";
+
+/// A shop as it is deployed: pg-sim (`pg`'s knobs), and three instances
+/// behind a load balancer, which is where the PG calls back.
+pub struct Shop {
+    pub fleet: Fleet,
+    pub balancer: Balancer,
+    pub settings: Settings,
+    pub pg_port: u16,
+    _sim: PgSimProcess,
+}
+
+impl Shop {
+    /// `adjust` changes the instances' settings further.
+    pub async fn start(pg: PgSimConfig, adjust: impl FnOnce(&mut Overrides)) -> Self {
+        let (sim, pg_port) = start_pg_sim(&PgSimConfig {
+            secret: PG_SECRET.into(),
+            ..pg
+        })
+        .await;
+        let mut balancer = Balancer::bind().await;
+        let mut overrides = fleet_overrides().await;
+        overrides
+            .set("pg.base_url", format!("http://127.0.0.1:{pg_port}"))
+            .set("pg.callback_url", balancer.url("/pg/callbacks"))
+            .set("pg.callback_secret", PG_SECRET);
+        adjust(&mut overrides);
+        let fleet = Fleet::start(3, &overrides).await;
+        balancer.serve(fleet.ports());
+        Self {
+            fleet,
+            balancer,
+            settings: overrides.settings(),
+            pg_port,
+            _sim: sim,
+        }
+    }
 }
 
 /// What one request got: its status and body, or None when no instance answered.

@@ -4,11 +4,9 @@
 //! nothing lost, nothing charged twice, every paid order's events consumed
 //! once in effect.
 
-use crate::fleet_overrides;
 use crate::support::checks::{eventually, paid_orders_consumed_once, WAIT};
 use crate::support::client::Client;
-use crate::support::fleet::{Balancer, Fleet};
-use crate::support::pg_sim::start_pg_sim;
+use crate::Shop;
 use futures::StreamExt;
 use stampede::commands::pg_sim::PgSimConfig;
 use stampede_api::auth::Role;
@@ -16,7 +14,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-const SECRET: &str = "fleet-test-callback-secret-0123456789";
 const BUYERS: u64 = 600;
 const FIRST_BUYER: u64 = 500_000;
 const POINTS: u64 = 10_000;
@@ -86,27 +83,29 @@ async fn buy(
 
 #[tokio::test]
 async fn a_rolling_restart_during_points_and_card_payments_loses_nothing_and_charges_once() {
-    let (_sim, pg_port) = start_pg_sim(&PgSimConfig {
-        secret: SECRET.into(),
-        latency_min_ms: 10,
-        latency_max_ms: 40,
-        failure_rate: 0.0,
-        ..PgSimConfig::default()
-    })
+    let shop = Shop::start(
+        PgSimConfig {
+            latency_min_ms: 10,
+            latency_max_ms: 40,
+            failure_rate: 0.0,
+            ..PgSimConfig::default()
+        },
+        |overrides| {
+            // A card payment whose callback was refused is settled against the PG.
+            overrides
+                .set("reconcile.interval_secs", 1)
+                .set("reconcile.stale_after_secs", 15)
+                .set("reconcile.lease_secs", 10);
+        },
+    )
     .await;
-    let mut balancer = Balancer::bind().await;
-    let mut overrides = fleet_overrides().await;
-    overrides
-        .set("pg.base_url", format!("http://127.0.0.1:{pg_port}"))
-        .set("pg.callback_url", balancer.url("/pg/callbacks"))
-        .set("pg.callback_secret", SECRET)
-        // A card payment whose callback was refused is settled against the PG.
-        .set("reconcile.interval_secs", 1)
-        .set("reconcile.stale_after_secs", 15)
-        .set("reconcile.lease_secs", 10);
-    let settings = overrides.settings();
-    let mut fleet = Fleet::start(3, &overrides).await;
-    balancer.serve(fleet.ports());
+    let Shop {
+        mut fleet,
+        balancer,
+        settings,
+        pg_port,
+        ..
+    } = shop;
     let client = Client::new(&settings);
     let base = balancer.url("");
     let db = stampede_infra::mysql::connect(&settings.database)
