@@ -3,6 +3,7 @@
 //! [`super::reservations`].
 
 use super::coupons::utc;
+use super::stored_status;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::{MySqlConnection, MySqlPool};
 use stampede_core::concert::{NewConcert, SeatStatus};
@@ -144,15 +145,17 @@ const EFFECTIVE_STATUS: &str = "CASE WHEN status = 'HELD' AND hold_until <= UTC_
 
 type SeatRow = (u64, u64, u32, String, u64, String);
 
-fn seat((id, schedule_id, seat_number, grade, price, status): SeatRow) -> Seat {
-    Seat {
+fn seat(
+    (id, schedule_id, seat_number, grade, price, status): SeatRow,
+) -> Result<Seat, sqlx::Error> {
+    Ok(Seat {
         id,
         schedule_id,
         seat_number,
         grade,
         price,
-        status: SeatStatus::parse(&status).unwrap_or(SeatStatus::Sold),
-    }
+        status: stored_status(SeatStatus::parse(&status), "seats.status", &status)?,
+    })
 }
 
 pub async fn seats_of(pool: &MySqlPool, schedule_id: u64) -> Result<Vec<Seat>, sqlx::Error> {
@@ -163,7 +166,7 @@ pub async fn seats_of(pool: &MySqlPool, schedule_id: u64) -> Result<Vec<Seat>, s
     .bind(schedule_id)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(seat).collect())
+    rows.into_iter().map(seat).collect()
 }
 
 /// A schedule whose every seat is SOLD, and when its last seat went.

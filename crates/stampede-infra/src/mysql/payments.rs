@@ -8,6 +8,7 @@
 
 use super::catalog::take_points;
 use super::orders::{find_order, find_order_on, Order};
+use super::stored_status;
 use crate::outbox::OutboxWriter;
 use chrono::Utc;
 use sqlx::{MySqlConnection, MySqlPool};
@@ -102,7 +103,7 @@ async fn lock_pending_order(
     let (_, status) = row
         .filter(|(owner, _)| *owner == user_id)
         .ok_or(PaymentError::OrderNotFound(order_id))?;
-    let status = OrderStatus::parse(&status).unwrap_or(OrderStatus::Failed);
+    let status = stored_status(OrderStatus::parse(&status), "orders.status", &status)?;
     if status != OrderStatus::Pending {
         return Err(PaymentError::NotPayable { order_id, status });
     }

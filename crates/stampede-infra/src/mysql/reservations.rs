@@ -11,6 +11,7 @@
 use super::catalog::take_points;
 use super::coupons::utc;
 use super::payments::{insert_payment, record_refusal, NewPayment};
+use super::stored_status;
 use crate::outbox::OutboxWriter;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::{MySqlConnection, MySqlPool};
@@ -80,7 +81,7 @@ const RESERVATION_COLUMNS: &str =
     "id, user_id, concert_id, schedule_id, seat_id, price, status, hold_id, \
      hold_expires_at, created_at, confirmed_at FROM reservations";
 
-fn reservation(row: ReservationRow) -> Reservation {
+fn reservation(row: ReservationRow) -> Result<Reservation, sqlx::Error> {
     let (
         id,
         user_id,
@@ -94,19 +95,23 @@ fn reservation(row: ReservationRow) -> Reservation {
         created,
         confirmed,
     ) = row;
-    Reservation {
+    Ok(Reservation {
         id,
         user_id,
         concert_id,
         schedule_id,
         seat_id,
         price,
-        status: ReservationStatus::parse(&status).unwrap_or(ReservationStatus::Cancelled),
+        status: stored_status(
+            ReservationStatus::parse(&status),
+            "reservations.status",
+            &status,
+        )?,
         hold_id: Uuid::parse_str(&hold_id).unwrap_or_default(),
         hold_expires_at: utc(expires),
         created_at: utc(created),
         confirmed_at: confirmed.map(utc),
-    }
+    })
 }
 
 pub async fn find_reservation(
@@ -135,7 +140,7 @@ pub async fn live_holds(pool: &MySqlPool) -> Result<Vec<Reservation>, sqlx::Erro
     .bind(ReservationStatus::Pending.as_str())
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(reservation).collect())
+    rows.into_iter().map(reservation).collect()
 }
 
 async fn find_on(
@@ -148,7 +153,7 @@ async fn find_on(
             .bind(id)
             .fetch_optional(conn)
             .await?;
-    Ok(row.map(reservation))
+    row.map(reservation).transpose()
 }
 
 /// A seat as its lock found it.
@@ -177,16 +182,17 @@ async fn lock_seat(
     .bind(seat_id)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(
-        |(schedule_id, concert_id, price, status, holder, until)| LockedSeat {
+    row.map(|(schedule_id, concert_id, price, status, holder, until)| {
+        Ok(LockedSeat {
             schedule_id,
             concert_id,
             price,
-            status: SeatStatus::parse(&status).unwrap_or(SeatStatus::Sold),
+            status: stored_status(SeatStatus::parse(&status), "seats.status", &status)?,
             holder,
             hold_until: until.map(utc),
-        },
-    ))
+        })
+    })
+    .transpose()
 }
 
 /// A seat's change: from a state and holder to another.
