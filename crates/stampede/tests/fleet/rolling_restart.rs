@@ -10,11 +10,15 @@ use crate::Shop;
 use futures::StreamExt;
 use stampede::commands::pg_sim::PgSimConfig;
 use stampede_api::auth::Role;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-const BUYERS: u64 = 600;
+/// Buyers who may come; the stream stops taking new ones once every
+/// instance has been restarted and payments went on after the last.
+const MAX_BUYERS: u64 = 3000;
+/// Payments answered between two restarts (and after the last).
+const BETWEEN_RESTARTS: usize = 50;
 const FIRST_BUYER: u64 = 500_000;
 const POINTS: u64 = 10_000;
 const PRICE: u64 = 1000;
@@ -112,16 +116,22 @@ async fn a_rolling_restart_during_points_and_card_payments_loses_nothing_and_cha
         .await
         .unwrap();
 
-    let option = client.product(&base, 1, BUYERS * 2).await[0];
-    for user in FIRST_BUYER..FIRST_BUYER + BUYERS {
-        client.charge(&base, user, POINTS).await;
-    }
+    let option = client.product(&base, 1, MAX_BUYERS).await[0];
+    futures::stream::iter(FIRST_BUYER..FIRST_BUYER + MAX_BUYERS)
+        .for_each_concurrent(16, |user| {
+            let (client, base) = (&client, &base);
+            async move { client.charge(base, user, POINTS).await }
+        })
+        .await;
 
     let answered = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
     let payments = {
         let (client, base, answered) = (client.clone(), base.clone(), answered.clone());
+        let stop = stop.clone();
         tokio::spawn(async move {
-            futures::stream::iter(FIRST_BUYER..FIRST_BUYER + BUYERS)
+            futures::stream::iter(FIRST_BUYER..FIRST_BUYER + MAX_BUYERS)
+                .take_while(move |_| std::future::ready(!stop.load(Ordering::SeqCst)))
                 .map(|user| {
                     let (client, base, answered) = (&client, &base, &answered);
                     async move {
@@ -137,29 +147,36 @@ async fn a_rolling_restart_during_points_and_card_payments_loses_nothing_and_cha
     };
 
     // Each instance in turn: stopped gracefully, started, serving again.
-    for n in 0..fleet.instances.len() {
+    let went_on = || async {
         let before = answered.load(Ordering::SeqCst);
-        let progressed = eventually(WAIT, || async {
-            answered.load(Ordering::SeqCst) >= before + (BUYERS as usize) / 12
+        eventually(WAIT, || async {
+            answered.load(Ordering::SeqCst) >= before + BETWEEN_RESTARTS
         })
-        .await;
+        .await
+    };
+    for n in 0..fleet.instances.len() {
         assert!(
-            progressed,
+            went_on().await,
             "payments went on before restarting instance {}",
             n + 1
         );
         let clean = fleet.instances[n].terminate().await;
         assert!(clean, "instance {} stopped cleanly on SIGTERM", n + 1);
         fleet.instances[n].restart().await;
-        let so_far = answered.load(Ordering::SeqCst);
-        eprintln!("instance {} restarted after {so_far} answers", n + 1);
-        assert!(
-            so_far < BUYERS as usize,
-            "the payments outlast the restart of instance {}",
-            n + 1
+        eprintln!(
+            "instance {} restarted after {} answers",
+            n + 1,
+            answered.load(Ordering::SeqCst)
         );
     }
+    assert!(went_on().await, "payments went on after the last restart");
+    stop.store(true, Ordering::SeqCst);
     let answers = payments.await.unwrap();
+    let buyers = answers.len() as i64;
+    assert!(
+        buyers < MAX_BUYERS as i64,
+        "the stream outlasted the restarts ({buyers} buyers)"
+    );
     for (user, order, (status, answer)) in &answers {
         assert!(
             [201, 202].contains(status),
@@ -174,7 +191,7 @@ async fn a_rolling_restart_during_points_and_card_payments_loses_nothing_and_cha
             "SELECT COUNT(*) FROM orders WHERE status IN ('PAID', 'COMPLETED')",
         )
         .await
-            == BUYERS as i64
+            == buyers
     })
     .await;
     assert!(
@@ -186,7 +203,7 @@ async fn a_rolling_restart_during_points_and_card_payments_loses_nothing_and_cha
         "SELECT COUNT(*) FROM payments WHERE status = 'SUCCESS'",
     )
     .await;
-    assert_eq!(successes, BUYERS as i64, "one successful payment per order");
+    assert_eq!(successes, buyers, "one successful payment per order");
     for (user, order, _) in &answers {
         if user.is_multiple_of(2) {
             let balance: u64 =
@@ -215,5 +232,5 @@ async fn a_rolling_restart_during_points_and_card_payments_loses_nothing_and_cha
             );
         }
     }
-    paid_orders_consumed_once(&db, BUYERS as usize).await;
+    paid_orders_consumed_once(&db, buyers as usize).await;
 }
