@@ -148,11 +148,29 @@ pub struct Callback {
     reason: Option<String>,
 }
 
+/// A verdict for a transaction key no payment holds yet. The PG decides
+/// and calls back on its own clock, and under load its callback can come
+/// before the shop has written the key the PG answered with (a moment
+/// later): 503 with `Retry-After` makes the PG send it again, where a 404
+/// would make it give up and leave the payment to the reconciler.
+fn not_recorded_yet(error: PaymentError) -> ApiError {
+    match error {
+        PaymentError::PaymentNotFound(key) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "PAYMENT_NOT_RECORDED",
+            format!("no payment holds transaction {key} yet; send the callback again"),
+        )
+        .with_header(axum::http::header::RETRY_AFTER, "1".to_owned()),
+        other => other.into(),
+    }
+}
+
 /// The PG's verdict on a card payment, signed (`X-PG-Timestamp`, `X-PG-Signature`).
 /// Idempotent: a duplicate or late callback after a terminal state changes nothing.
 #[utoipa::path(post, path = "/pg/callbacks", tag = "payments",
     request_body = Callback,
-    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -201,7 +219,8 @@ pub async fn callback(
         PaymentRef::TransactionKey(&callback.transaction_key),
         verdict,
     )
-    .await?;
+    .await
+    .map_err(not_recorded_yet)?;
     let outcome = match &settlement {
         Settlement::Completed => "completed",
         Settlement::RefundRequired(_) => "refund_required",

@@ -294,6 +294,12 @@ async fn callbacks_are_verified_and_a_callback_after_failed_changes_nothing() {
         .unwrap();
     assert_eq!(unsigned.status(), 401);
     assert_eq!(status_of(app, order_id).await.0, "PENDING", "nothing moved");
+    // A key no payment holds (yet): the PG is asked to send it again.
+    let early = serde_json::json!({"transactionKey": "TR:not-recorded-yet", "orderId": order_id.to_string(), "amount": 1000, "status": "SUCCESS", "reason": null});
+    let answer = signed_callback(app, &early, now, SECRET).await;
+    assert_eq!(answer.headers()["retry-after"], "1");
+    assert_eq!(code(answer).await, (503, "PAYMENT_NOT_RECORDED".into()));
+    assert_eq!(status_of(app, order_id).await.0, "PENDING", "nothing moved");
 
     let failed = serde_json::json!({"transactionKey": key, "orderId": order_id.to_string(), "amount": 1000, "status": "FAILED", "reason": "limit"});
     assert_eq!(
