@@ -2,7 +2,6 @@
 //! and the load balancer in front of them: a TCP round robin that passes
 //! over an instance that does not take the connection (stopped, restarting).
 
-use super::pg_sim::free_port;
 use super::serve::ServeProcess;
 use super::settings::Overrides;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,25 +12,24 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Starts `count` instances with `overrides`, each on a port of its own
-    /// that it keeps across restarts (where the balancer looks for it). The
-    /// first starts alone, as an operator's first would: it creates the
-    /// database, migrates and creates the topics the others then find.
+    /// Starts `count` instances with `overrides`, each on a port the
+    /// system gives it (a port picked beforehand could be taken by another
+    /// socket before the instance binds it), kept across restarts (where the
+    /// balancer looks for it). The first starts alone, as an operator's
+    /// first would: it creates the database, migrates and creates the topics
+    /// the others then find.
     pub async fn start(count: usize, overrides: &Overrides) -> Self {
-        let with_port = |n: usize| {
-            let mut own = overrides.clone();
-            own.set("http.port", free_port());
-            (format!("serve-{n}"), own)
-        };
-        let (name, own) = with_port(1);
-        let mut instances = vec![ServeProcess::start(&name, &own).await];
-        let rest = (2..=count).map(with_port).collect::<Vec<_>>();
-        let others = futures::future::join_all(
-            rest.iter()
-                .map(|(name, own)| ServeProcess::start(name, own)),
-        )
-        .await;
+        let mut own = overrides.clone();
+        own.set("http.port", 0);
+        let mut instances = vec![ServeProcess::start("serve-1", &own).await];
+        let names: Vec<String> = (2..=count).map(|n| format!("serve-{n}")).collect();
+        let others =
+            futures::future::join_all(names.iter().map(|name| ServeProcess::start(name, &own)))
+                .await;
         instances.extend(others);
+        for instance in &mut instances {
+            instance.keep_port();
+        }
         Self { instances }
     }
 

@@ -42,6 +42,12 @@ impl ServeProcess {
         }
     }
 
+    /// Restarts come back on the port this run got (where a balancer
+    /// looks for it), instead of a new one.
+    pub fn keep_port(&mut self) {
+        self.overrides.set("http.port", self.port);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
