@@ -18,7 +18,6 @@ use stampede_infra::Infra;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
-use uuid::Uuid;
 
 /// How long an instance may take to serve (connect, migrate, topics).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -29,38 +28,46 @@ struct Instance {
     _child: Child,
 }
 
-/// The settings every instance and this process share: a fresh database
-/// and prefixes, limits and the reconciler off (as in the in-process
-/// benchmarks), and how a child is told them.
-fn bench_settings(mut settings: Settings) -> (Settings, Vec<(&'static str, String)>) {
-    let run = Uuid::now_v7().simple().to_string();
-    settings.database.name = format!("{}_bench_fleet", settings.database.name);
-    let prefix = format!("benchfleet-{run}.");
-    settings.kafka.topic_prefix = prefix.clone();
-    settings.kafka.group_prefix = prefix.clone();
-    settings.redis.key_prefix = format!("{prefix}:");
-    let vars = vec![
+/// How a child `serve` is told the settings [`super::harness::isolated`]
+/// changed, so it and this process share the database and prefixes.
+fn child_environment(settings: &Settings) -> Vec<(&'static str, String)> {
+    let consumer = &settings.kafka.consumer;
+    vec![
         ("STAMPEDE__DATABASE__NAME", settings.database.name.clone()),
-        ("STAMPEDE__KAFKA__TOPIC_PREFIX", prefix.clone()),
-        ("STAMPEDE__KAFKA__GROUP_PREFIX", prefix),
+        (
+            "STAMPEDE__KAFKA__TOPIC_PREFIX",
+            settings.kafka.topic_prefix.clone(),
+        ),
+        (
+            "STAMPEDE__KAFKA__GROUP_PREFIX",
+            settings.kafka.group_prefix.clone(),
+        ),
         (
             "STAMPEDE__REDIS__KEY_PREFIX",
             settings.redis.key_prefix.clone(),
         ),
         (
             "STAMPEDE__KAFKA__CONSUMER__SESSION_TIMEOUT_MS",
-            "2000".into(),
+            consumer.session_timeout_ms.to_string(),
         ),
         (
             "STAMPEDE__KAFKA__CONSUMER__HEARTBEAT_INTERVAL_MS",
-            "300".into(),
+            consumer.heartbeat_interval_ms.to_string(),
         ),
-        ("STAMPEDE__RATE_LIMIT__PER_USER_PER_SEC", "0".into()),
-        ("STAMPEDE__RATE_LIMIT__GLOBAL_PER_SEC", "0".into()),
-        ("STAMPEDE__RECONCILE__ENABLED", "false".into()),
+        (
+            "STAMPEDE__RATE_LIMIT__PER_USER_PER_SEC",
+            settings.rate_limit.per_user_per_sec.to_string(),
+        ),
+        (
+            "STAMPEDE__RATE_LIMIT__GLOBAL_PER_SEC",
+            settings.rate_limit.global_per_sec.to_string(),
+        ),
+        (
+            "STAMPEDE__RECONCILE__ENABLED",
+            settings.reconcile.enabled.to_string(),
+        ),
         ("STAMPEDE__LOG__LEVEL", "warn".into()),
-    ];
-    (settings, vars)
+    ]
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -179,7 +186,8 @@ async fn spread_burst(
 }
 
 pub async fn run(settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<()> {
-    let (settings, vars) = bench_settings(settings);
+    let settings = super::harness::isolated(settings, "fleet");
+    let vars = child_environment(&settings);
     super::harness::drop_database(&settings).await?;
     let http = super::harness::client(args.concurrency);
     // The first creates the database and the topics the others find.

@@ -26,14 +26,10 @@ pub async fn start(
     start_running(settings, name, adjust, true).await
 }
 
-/// [`start`], with or without the registry's consumers (an API-only
-/// instance is how a deployment keeps consumers off the request path).
-pub async fn start_running(
-    mut settings: Settings,
-    name: &str,
-    adjust: impl FnOnce(&mut Settings),
-    consumers: bool,
-) -> anyhow::Result<BenchApp> {
+/// `settings` made a benchmark's own: the `<database>_bench_<name>`
+/// database, unique topic, group and key prefixes, fast group joins, rate
+/// limits and the reconciliation scheduler off.
+pub fn isolated(mut settings: Settings, name: &str) -> Settings {
     let run = Uuid::now_v7().simple().to_string();
     settings.database.name = format!("{}_bench_{name}", settings.database.name);
     let prefix = format!("bench{name}-{run}.");
@@ -45,6 +41,18 @@ pub async fn start_running(
     settings.rate_limit.per_user_per_sec = 0;
     settings.rate_limit.global_per_sec = 0;
     settings.reconcile.enabled = false;
+    settings
+}
+
+/// [`start`], with or without the registry's consumers (an API-only
+/// instance is how a deployment keeps consumers off the request path).
+pub async fn start_running(
+    settings: Settings,
+    name: &str,
+    adjust: impl FnOnce(&mut Settings),
+    consumers: bool,
+) -> anyhow::Result<BenchApp> {
+    let mut settings = isolated(settings, name);
     settings.http.port = 0;
     adjust(&mut settings);
     drop_database(&settings).await?;
