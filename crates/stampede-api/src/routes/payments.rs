@@ -27,9 +27,21 @@ impl From<PaymentError> for ApiError {
     fn from(error: PaymentError) -> Self {
         let code = error.code();
         match error {
-            PaymentError::OrderNotFound(_) | PaymentError::PaymentNotFound(_) => {
+            PaymentError::OrderNotFound(_) => {
                 ApiError::not_found("ORDER_NOT_FOUND", error.to_string())
             }
+            // Only a PG callback names a payment by its transaction key, and
+            // the PG decides on its own clock: under load its verdict can come
+            // before the shop has written the key the PG answered with (a
+            // moment later). 503 with Retry-After makes the PG send it again,
+            // where a 404 would make it give up and leave the payment to the
+            // reconciler.
+            PaymentError::PaymentNotFound(key) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PAYMENT_NOT_RECORDED",
+                format!("no payment holds transaction {key} yet; send the callback again"),
+            )
+            .with_header(axum::http::header::RETRY_AFTER, "1".to_owned()),
             PaymentError::OutOfStock(_) => {
                 ApiError::conflict("OUT_OF_STOCK", format!("{error} ({code})"))
             }
@@ -148,23 +160,6 @@ pub struct Callback {
     reason: Option<String>,
 }
 
-/// A verdict for a transaction key no payment holds yet. The PG decides
-/// and calls back on its own clock, and under load its callback can come
-/// before the shop has written the key the PG answered with (a moment
-/// later): 503 with `Retry-After` makes the PG send it again, where a 404
-/// would make it give up and leave the payment to the reconciler.
-fn not_recorded_yet(error: PaymentError) -> ApiError {
-    match error {
-        PaymentError::PaymentNotFound(key) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "PAYMENT_NOT_RECORDED",
-            format!("no payment holds transaction {key} yet; send the callback again"),
-        )
-        .with_header(axum::http::header::RETRY_AFTER, "1".to_owned()),
-        other => other.into(),
-    }
-}
-
 /// The PG's verdict on a card payment, signed (`X-PG-Timestamp`, `X-PG-Signature`).
 /// Idempotent: a duplicate or late callback after a terminal state changes nothing.
 #[utoipa::path(post, path = "/pg/callbacks", tag = "payments",
@@ -219,8 +214,7 @@ pub async fn callback(
         PaymentRef::TransactionKey(&callback.transaction_key),
         verdict,
     )
-    .await
-    .map_err(not_recorded_yet)?;
+    .await?;
     let outcome = match &settlement {
         Settlement::Completed => "completed",
         Settlement::RefundRequired(_) => "refund_required",
