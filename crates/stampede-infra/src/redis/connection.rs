@@ -51,11 +51,6 @@ impl RedisConnection {
             .build()?;
         Ok(Self::Cluster(client.get_async_connection().await?))
     }
-
-    /// Whether this is a cluster connection.
-    pub fn is_cluster(&self) -> bool {
-        matches!(self, Self::Cluster(_))
-    }
 }
 
 impl ConnectionLike for RedisConnection {

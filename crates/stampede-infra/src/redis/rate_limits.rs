@@ -87,7 +87,7 @@ impl RateLimits {
     }
 
     /// Whether any limit is on (when none is, nothing is asked of Redis).
-    pub fn enabled(&self) -> bool {
+    fn enabled(&self) -> bool {
         self.user.is_some() || self.global.is_some()
     }
 
