@@ -3,7 +3,8 @@
 //! - [`routes`]: one module per resource.
 //! - [`error`]: the one error type every handler returns; `{code, message}` JSON.
 //! - [`auth`]: HS256 JWT bearer tokens; `AuthUser` and `AdminUser` extractors.
-//! - [`middleware`]: request id, span, RED metrics and panics, around every request.
+//! - [`middleware`]: overload shield, request id, span, RED metrics and panics, around every request.
+//! - [`overload`]: at most `http.max_in_flight` requests at once; more are shed with 503.
 //! - [`telemetry`]: the Prometheus recorder and scrape-time gauges.
 //! - [`metric_catalog`]: every exported metric, its labels and meaning.
 //! - [`openapi`]: the OpenAPI document served at `/openapi.json`.
@@ -15,6 +16,7 @@ pub mod limits;
 pub mod metric_catalog;
 pub mod middleware;
 pub mod openapi;
+pub mod overload;
 mod payments_settings;
 pub mod queue_token;
 pub mod routes;
@@ -34,10 +36,11 @@ use axum::Router;
 /// The whole application router with its middleware.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.http.body_limit_bytes;
+    let max_in_flight = state.http.max_in_flight;
     routes::router()
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::AroundRequestLayer)
+        .layer(middleware::AroundRequestLayer::new(max_in_flight))
         .with_state(state)
 }

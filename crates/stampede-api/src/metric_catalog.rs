@@ -51,6 +51,12 @@ pub const METRICS: &[Metric] = &[
         "HTTP request latency",
     ),
     metric(
+        "stampede_http_shed_total",
+        Counter,
+        &[],
+        "Requests answered 503 OVERLOADED because http.max_in_flight were in flight",
+    ),
+    metric(
         "stampede_rate_limit_unshared_total",
         Counter,
         &[],

@@ -1,5 +1,6 @@
-//! What happens around every request, in one middleware: the request id,
-//! the `http` span, RED metrics, and a panic turned into the JSON 500.
+//! What happens around every request, in one middleware: the overload
+//! shield, the request id, the `http` span, RED metrics, and a panic turned
+//! into the JSON 500.
 //!
 //! One service instead of four `tower-http` layers (request id set and
 //! propagated, trace, catch-panic) plus a metrics layer: axum clones a
@@ -9,6 +10,7 @@
 //! clones and boxes the route once more per request.
 
 use crate::error::panic_response;
+use crate::overload::{self, InFlight};
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
@@ -25,15 +27,30 @@ use tracing::Instrument;
 /// made (UUID v4) otherwise, and always echoed on the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Wraps each route in [`AroundRequest`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AroundRequestLayer;
+/// Wraps each route in [`AroundRequest`]; every route shares one
+/// [`InFlight`] count.
+#[derive(Debug, Clone)]
+pub struct AroundRequestLayer {
+    in_flight: InFlight,
+}
+
+impl AroundRequestLayer {
+    /// At most `max_in_flight` requests at once (0: no limit).
+    pub fn new(max_in_flight: usize) -> Self {
+        AroundRequestLayer {
+            in_flight: InFlight::new(max_in_flight),
+        }
+    }
+}
 
 impl<S> Layer<S> for AroundRequestLayer {
     type Service = AroundRequest<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AroundRequest { inner }
+        AroundRequest {
+            inner,
+            in_flight: self.in_flight.clone(),
+        }
     }
 }
 
@@ -44,6 +61,7 @@ impl<S> Layer<S> for AroundRequestLayer {
 #[derive(Debug, Clone)]
 pub struct AroundRequest<S> {
     inner: S,
+    in_flight: InFlight,
 }
 
 impl<S> Service<Request> for AroundRequest<S>
@@ -72,6 +90,7 @@ where
         };
         let method = request.method().clone();
         let route = request.extensions().get::<MatchedPath>().cloned();
+        let admitted = self.in_flight.admit(route.as_ref().map(|r| r.as_str()));
         let span = tracing::info_span!(
             "http",
             method = %method,
@@ -80,21 +99,28 @@ where
         );
         // A panic while the route is called (not only while it is polled)
         // must become the 500 too.
-        let called = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            span.in_scope(|| self.inner.call(request))
-        }));
+        let called = admitted.as_ref().map(|_| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                span.in_scope(|| self.inner.call(request))
+            }))
+        });
         Box::pin(
             async move {
-                let response = match called {
-                    Ok(future) => AssertUnwindSafe(future)
+                let shed = called.is_none();
+                let mut response = match called {
+                    None => overload::shed(),
+                    Some(Ok(future)) => AssertUnwindSafe(future)
                         .catch_unwind()
                         .await
-                        .map(|Ok(response)| response),
-                    Err(panic) => Err(panic),
+                        .map(|Ok(response)| response)
+                        .unwrap_or_else(panic_response),
+                    Some(Err(panic)) => panic_response(panic),
                 };
-                let mut response = response.unwrap_or_else(panic_response);
+                drop(admitted);
                 let latency = started.elapsed();
-                if response.status().is_server_error() {
+                // A shed request is the shield working, counted by its own
+                // metric: not an error to log once per request.
+                if response.status().is_server_error() && !shed {
                     tracing::error!(
                         status = response.status().as_u16(),
                         latency_ms = latency.as_millis() as u64,
@@ -140,7 +166,7 @@ mod tests {
                     "unreachable"
                 }),
             )
-            .layer(AroundRequestLayer)
+            .layer(AroundRequestLayer::new(0))
     }
 
     async fn call(request: axum::http::Request<Body>) -> Response {
@@ -169,7 +195,7 @@ mod tests {
                 panic!("a bug before the first poll")
             },
         );
-        let response = AroundRequestLayer
+        let response = AroundRequestLayer::new(0)
             .layer(panics_when_called)
             .oneshot(Request::get("/").body(Body::empty()).unwrap())
             .await
@@ -188,5 +214,50 @@ mod tests {
         let made = call(Request::get("/fine").body(Body::empty()).unwrap()).await;
         let id = made.headers()[&REQUEST_ID].to_str().unwrap();
         assert!(uuid::Uuid::parse_str(id).is_ok(), "{id} is a UUID");
+    }
+
+    #[tokio::test]
+    async fn past_max_in_flight_a_request_is_shed_with_503_overloaded() {
+        use std::sync::Arc;
+        use tokio::sync::Notify;
+        let (entered, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let (inside, held) = (entered.clone(), release.clone());
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(move || {
+                    let (inside, held) = (inside.clone(), held.clone());
+                    async move {
+                        inside.notify_one();
+                        held.notified().await;
+                        "done"
+                    }
+                }),
+            )
+            .route("/health", get(|| async { "ok" }))
+            .layer(AroundRequestLayer::new(1));
+        let first = tokio::spawn(
+            app.clone()
+                .oneshot(Request::get("/slow").body(Body::empty()).unwrap()),
+        );
+        entered.notified().await;
+        let shed = app
+            .clone()
+            .oneshot(Request::get("/slow").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(shed.status(), 503);
+        assert_eq!(shed.headers()["retry-after"], "1");
+        let body = axum::body::to_bytes(shed.into_body(), 1024).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "OVERLOADED");
+        let probe = app
+            .clone()
+            .oneshot(Request::get("/health").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(probe.status(), 200, "probes are never shed");
+        release.notify_one();
+        assert_eq!(first.await.unwrap().unwrap().status(), 200);
     }
 }

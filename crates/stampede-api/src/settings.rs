@@ -10,6 +10,9 @@ pub struct HttpSettings {
     pub port: u16,
     /// Larger bodies get 413.
     pub body_limit_bytes: usize,
+    /// Requests worked on at once; more are answered 503 `OVERLOADED` (see
+    /// [`crate::overload`]). 0: no limit.
+    pub max_in_flight: usize,
 }
 
 impl HttpSettings {

@@ -1,6 +1,7 @@
 //! MariaDB/MySQL: connection pool, database bootstrap, migrations, and one
 //! module per aggregate that owns its tables' SQL.
 
+pub mod bench;
 pub mod campaigns;
 pub mod catalog;
 pub mod concerts;
@@ -110,6 +111,16 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<MySqlPool, sqlx::Err
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
         .connect_with(settings.database_options()?)
         .await
+}
+
+/// Drops database `name` if it exists (`name` as [`DatabaseSettings`]
+/// validates it: `[A-Za-z0-9_]`, so quoting is enough). For benchmarks and
+/// tools that start from an empty database.
+pub async fn drop_database(pool: &MySqlPool, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// Applies the migrations embedded in the binary (`migrations/`).

@@ -10,9 +10,11 @@
 //! Redis itself) and in latency.
 
 use super::fcfs::{burst, ceiling, ms, open_policy, FcfsBenchArgs};
+use super::report::Report;
 use crate::configuration::Settings;
 use anyhow::Context;
 use stampede_api::auth::{JwtKeys, Role};
+use stampede_infra::mysql::bench::coupons_of_policy;
 use stampede_infra::redis::RedisConnection;
 use stampede_infra::Infra;
 use std::process::Stdio;
@@ -33,7 +35,9 @@ struct Instance {
 fn child_environment(settings: &Settings) -> Vec<(&'static str, String)> {
     let consumer = &settings.kafka.consumer;
     vec![
+        ("STAMPEDE__DATABASE__URL", settings.database.url.clone()),
         ("STAMPEDE__DATABASE__NAME", settings.database.name.clone()),
+        ("STAMPEDE__REDIS__URL", settings.redis.url.clone()),
         (
             "STAMPEDE__KAFKA__TOPIC_PREFIX",
             settings.kafka.topic_prefix.clone(),
@@ -163,13 +167,7 @@ async fn spread_burst(
     let after = redis_commands(&infra.redis).await;
     let won = result.statuses.iter().filter(|s| **s == 201).count() as u64;
     let unexpected = result.statuses.iter().any(|s| ![201, 409].contains(s));
-    let persisted = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM user_coupons WHERE policy_id = ?")
-            .bind(id)
-            .fetch_one(&infra.pool)
-            .await
-            .unwrap_or(0) as u64
-    };
+    let persisted = || async { coupons_of_policy(&infra.pool, id).await.unwrap_or(0) };
     while persisted().await < args.stock && result.ended.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -185,7 +183,7 @@ async fn spread_burst(
     })
 }
 
-pub async fn run(settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<Report> {
     let settings = super::harness::isolated(settings, "fleet");
     let vars = child_environment(&settings);
     super::harness::drop_database(&settings).await?;
@@ -207,26 +205,35 @@ pub async fn run(settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<()> 
     let many = spread_burst(&infra, &settings, &http, &tokens, &args, &all).await?;
     drop(instances);
 
-    println!(
-        "\nFCFS gate, one instance against {}: {} requests from {} users on {} coupons, {} concurrent",
+    let mut report = Report::new("fcfs-fleet");
+    report
+        .setup("instances", args.instances)
+        .setup("requests", args.requests)
+        .setup("users", args.users)
+        .setup("stock", args.stock)
+        .setup("concurrency", args.concurrency)
+        .setup("network_delay_ms", args.network_delay_ms)
+        .ceiling("bare_evalsha_requests_per_sec", roof.rate);
+    report.line(format!(
+        "FCFS gate, one instance against {}: {} requests from {} users on {} coupons, {} concurrent",
         args.instances, args.requests, args.users, args.stock, args.concurrency
-    );
-    println!(
+    ));
+    report.line(format!(
         "  {:<16} {:>12} {:>9} {:>9} {:>16} {:>7}",
         "target", "requests/s", "p50 ms", "p99 ms", "Redis cmds/req", "exact"
-    );
-    println!(
+    ));
+    report.line(format!(
         "  {:<16} {:>12.0} {:>9} {:>9.1}",
         "bare EVALSHA",
         roof.rate,
         "",
         ms(&roof.latency, 0.99)
-    );
-    for spread in [&one, &many] {
+    ));
+    for (name, spread) in [("one", &one), ("many", &many)] {
         let commands = spread
             .commands_per_request
             .map_or("n/a".to_owned(), |c| format!("{c:.2}"));
-        println!(
+        report.line(format!(
             "  {:<16} {:>12.0} {:>9.1} {:>9.1} {:>16} {:>7}",
             spread.label,
             spread.rate,
@@ -234,22 +241,23 @@ pub async fn run(settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<()> 
             spread.p99_ms,
             commands,
             if spread.exact { "yes" } else { "NO" }
-        );
+        ));
+        report
+            .figure(format!("gate_on_{name}_requests_per_sec"), spread.rate)
+            .figure(format!("gate_on_{name}_p99_ms"), spread.p99_ms)
+            .check(
+                format!("gate_on_{name}_issued_exactly_the_stock"),
+                spread.exact,
+            );
+        if let Some(commands) = spread.commands_per_request {
+            report.figure(
+                format!("gate_on_{name}_redis_commands_per_request"),
+                commands,
+            );
+        }
     }
-    println!(
-        "  {} instances ÷ one          {:.2}×",
-        args.instances,
-        many.rate / one.rate
-    );
-    println!(
-        "  one ÷ bare ceiling         {:.2}×;  {} ÷ bare ceiling {:.2}×",
-        one.rate / roof.rate,
-        args.instances,
-        many.rate / roof.rate
-    );
-    anyhow::ensure!(
-        one.exact && many.exact,
-        "a burst did not issue exactly the stock"
-    );
-    Ok(())
+    report.ratio("many_vs_one", many.rate, one.rate);
+    report.ratio("one_vs_bare_evalsha", one.rate, roof.rate);
+    report.ratio("many_vs_bare_evalsha", many.rate, roof.rate);
+    Ok(report)
 }

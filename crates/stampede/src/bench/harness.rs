@@ -1,6 +1,7 @@
 //! An in-process Stampede on a private database and private topics, for
 //! benchmarks that drive it over HTTP like real clients would.
 
+use super::network_hop::{self, DelayProxy};
 use crate::configuration::Settings;
 use crate::startup::Application;
 use stampede_infra::Infra;
@@ -77,14 +78,35 @@ pub async fn start_running(
 /// Drops the benchmark's database of an earlier run, so this one starts empty.
 pub async fn drop_database(settings: &Settings) -> anyhow::Result<()> {
     let pool = stampede_infra::mysql::connect(&settings.database).await?;
-    sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS `{}`",
-        settings.database.name
-    ))
-    .execute(&pool)
-    .await?;
+    stampede_infra::mysql::drop_database(&pool, &settings.database.name).await?;
     pool.close().await;
     Ok(())
+}
+
+/// Puts MariaDB and Redis `delay_ms` (a round trip's worth) away from
+/// `settings`' users: their URLs are pointed at [`DelayProxy`]s, which must
+/// live as long as the run. No proxies for a delay of 0.
+pub fn one_hop_away(settings: &mut Settings, delay_ms: f64) -> anyhow::Result<Vec<DelayProxy>> {
+    anyhow::ensure!(
+        (0.0..=1000.0).contains(&delay_ms),
+        "--network-delay-ms must be between 0 and 1000"
+    );
+    if delay_ms == 0.0 {
+        return Ok(Vec::new());
+    }
+    anyhow::ensure!(
+        settings.redis.cluster_nodes().is_empty(),
+        "--network-delay-ms needs a single Redis: a cluster's clients follow the addresses its nodes announce"
+    );
+    let delay = std::time::Duration::from_secs_f64(delay_ms / 1000.0);
+    let database = DelayProxy::start(
+        &network_hop::upstream_of(&settings.database.url, 3306)?,
+        delay,
+    )?;
+    let redis = DelayProxy::start(&network_hop::upstream_of(&settings.redis.url, 6379)?, delay)?;
+    settings.database.url = network_hop::through(&settings.database.url, database.address())?;
+    settings.redis.url = network_hop::through(&settings.redis.url, redis.address())?;
+    Ok(vec![database, redis])
 }
 
 impl BenchApp {

@@ -1,20 +1,23 @@
 //! `stampede bench outbox`: the event backbone's throughput and latency.
 //!
-//! Three measurements in one run, on a private database (`<name>_bench`)
+//! Four measurements in one run, on a private database (`<name>_bench`)
 //! and private topics:
-//! 1. the raw producer rate (acks=all, idempotent) — the ceiling;
-//! 2. commit → handled latency with events committed at a fixed rate;
-//! 3. end to end: a committed backlog of outbox rows → relay → broker →
+//! 1. the raw producer rate (acks=all, idempotent): the broker's ceiling;
+//! 2. the bare claim loop on MariaDB without Kafka (`SELECT … FOR UPDATE
+//!    SKIP LOCKED` a batch, mark it published, commit): the database's
+//!    ceiling. The lower of the two says which side bounds the relay;
+//! 3. commit → handled latency with events committed at a fixed rate;
+//! 4. end to end: a committed backlog of outbox rows → relay → broker →
 //!    consumer handled.
 
 use super::progress;
+use super::report::{Goal, Report};
 use crate::configuration::Settings;
 use crate::probe::{percentile, start_probe, ProbePinged, Recorder};
 use futures::StreamExt;
-use serde::Serialize;
-use sqlx::QueryBuilder;
 use stampede_core::events::{DomainEvent, EventEnvelope};
 use stampede_infra::kafka::{ensure_topics, OutgoingRecord};
+use stampede_infra::mysql::bench;
 use stampede_infra::Infra;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,28 +36,14 @@ pub struct OutboxBenchArgs {
     /// Duration of the latency measurement, in seconds.
     #[arg(long, default_value_t = 10)]
     rate_seconds: u64,
-    /// Print a JSON summary instead of the table.
+    /// Print the report as JSON instead of the table.
     #[arg(long)]
-    json: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct Summary {
-    events: u64,
-    raw_producer_events_per_sec: f64,
-    end_to_end_events_per_sec: f64,
-    end_to_end_vs_raw: f64,
-    fixed_rate_events_per_sec: u64,
-    latency_p50_ms: f64,
-    latency_p99_ms: f64,
-    latency_max_ms: f64,
-    goal_throughput_met: bool,
-    goal_latency_met: bool,
+    pub json: bool,
 }
 
 const AGGREGATES: u64 = 1000;
 
-pub async fn run(mut settings: Settings, args: OutboxBenchArgs) -> anyhow::Result<()> {
+pub async fn run(mut settings: Settings, args: OutboxBenchArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(
         args.events > 0 && args.rate > 0 && args.rate_seconds > 0,
         "counts must be positive"
@@ -65,9 +54,7 @@ pub async fn run(mut settings: Settings, args: OutboxBenchArgs) -> anyhow::Resul
     settings.kafka.group_prefix = settings.kafka.topic_prefix.clone();
     let infra = Infra::connect(settings.infra()).await?;
     stampede_infra::mysql::migrate(&infra.pool).await?;
-    sqlx::query("DELETE FROM outbox")
-        .execute(&infra.pool)
-        .await?;
+    bench::clear_outbox(&infra.pool).await?;
     ensure_topics(
         infra.kafka(),
         &[ProbePinged::EVENT_TYPE.to_owned(), "probe.raw".to_owned()],
@@ -75,6 +62,14 @@ pub async fn run(mut settings: Settings, args: OutboxBenchArgs) -> anyhow::Resul
     .await?;
 
     let raw_rate = raw_producer_rate(&infra, run, args.events, args.json).await?;
+    let claim_rate = claim_loop_rate(
+        &infra,
+        run,
+        args.events,
+        settings.outbox.batch_size,
+        args.json,
+    )
+    .await?;
 
     let probe = start_probe(&infra, run, "bench-probe").await?;
     let (recorder, stop) = (probe.recorder.clone(), probe.stop.clone());
@@ -91,49 +86,89 @@ pub async fn run(mut settings: Settings, args: OutboxBenchArgs) -> anyhow::Resul
     let _ = probe.task.await;
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let summary = Summary {
-        events: args.events,
-        raw_producer_events_per_sec: raw_rate,
-        end_to_end_events_per_sec: e2e_rate,
-        end_to_end_vs_raw: e2e_rate / raw_rate,
-        fixed_rate_events_per_sec: args.rate,
-        latency_p50_ms: ms(percentile(&latencies, 50.0)),
-        latency_p99_ms: ms(percentile(&latencies, 99.0)),
-        latency_max_ms: ms(latencies.last().copied().unwrap_or_default()),
-        goal_throughput_met: e2e_rate >= 20_000.0,
-        goal_latency_met: ms(percentile(&latencies, 99.0)) < 100.0,
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+    let (p50, p99) = (
+        ms(percentile(&latencies, 50.0)),
+        ms(percentile(&latencies, 99.0)),
+    );
+    let max = ms(latencies.last().copied().unwrap_or_default());
+    let mut report = Report::new("outbox");
+    report
+        .setup("events", args.events)
+        .setup("fixed_rate_events_per_sec", args.rate)
+        .setup("broker", &settings.kafka.bootstrap_servers)
+        .ceiling("raw_producer_events_per_sec", raw_rate)
+        .ceiling("bare_claim_loop_events_per_sec", claim_rate)
+        .figure("end_to_end_events_per_sec", e2e_rate)
+        .figure("fixed_rate_p50_ms", p50)
+        .figure("fixed_rate_p99_ms", p99)
+        .figure("fixed_rate_max_ms", max);
+    report.ratio("end_to_end_vs_raw_producer", e2e_rate, raw_rate);
+    report.ratio("end_to_end_vs_bare_claim_loop", e2e_rate, claim_rate);
+    report
+        .goal("end_to_end_vs_raw_producer", Goal::AtLeast(0.3))
+        .goal("fixed_rate_p99_ms", Goal::AtMost(100.0))
+        .check(
+            "every_fixed_rate_event_handled",
+            latencies.len() as u64 == args.rate * args.rate_seconds,
+        );
+    let bound = if raw_rate < claim_rate {
+        "the broker (raw producer) is the lower ceiling"
     } else {
-        let met = |ok: bool| if ok { "met" } else { "NOT met" };
-        println!(
-            "\nOutbox backbone benchmark ({} events, broker {})",
+        "MariaDB (bare claim loop) is the lower ceiling"
+    };
+    report
+        .line(format!(
+            "Outbox backbone benchmark ({} events, broker {})",
             args.events, settings.kafka.bootstrap_servers
-        );
-        println!(
-            "  raw producer (acks=all, idempotent)   {:>10.0} events/s",
-            summary.raw_producer_events_per_sec
-        );
-        println!(
-            "  outbox → relay → broker → consumer    {:>10.0} events/s  ({:.2}× raw)",
-            summary.end_to_end_events_per_sec, summary.end_to_end_vs_raw
-        );
-        println!(
-            "  commit → handled at {:>5} events/s   p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
-            args.rate, summary.latency_p50_ms, summary.latency_p99_ms, summary.latency_max_ms
-        );
-        println!(
-            "  goal ≥ 20000 events/s end to end: {}",
-            met(summary.goal_throughput_met)
-        );
-        println!(
-            "  goal p99 < 100 ms at {} events/s: {}",
-            args.rate,
-            met(summary.goal_latency_met)
-        );
+        ))
+        .line(format!(
+            "  raw producer (acks=all, idempotent)   {raw_rate:>10.0} events/s"
+        ))
+        .line(format!(
+            "  bare claim loop (MariaDB, no Kafka)   {claim_rate:>10.0} events/s   → {bound}"
+        ))
+        .line(format!(
+            "  outbox → relay → broker → consumer    {e2e_rate:>10.0} events/s"
+        ))
+        .line(format!(
+            "  commit → handled at {:>5} events/s   p50 {p50:.1} ms  p99 {p99:.1} ms  max {max:.1} ms",
+            args.rate
+        ));
+    Ok(report)
+}
+
+/// The bare claim loop over a committed backlog of `events` rows: claim a
+/// batch, mark it, commit, until none is left.
+async fn claim_loop_rate(
+    infra: &Infra,
+    run: Uuid,
+    events: u64,
+    batch: u32,
+    quiet: bool,
+) -> anyhow::Result<f64> {
+    let backlog: Vec<EventEnvelope> = (0..events)
+        .map(|n| EventEnvelope::wrap(&ping(run, n)))
+        .collect();
+    bench::seed_outbox(&infra.pool, &backlog).await?;
+    let bar = progress(events, "bare claim loop");
+    bar.set_draw_target(draw_target(quiet));
+    let started = Instant::now();
+    let mut marked = 0;
+    loop {
+        let step = bench::bare_claim_and_mark(&infra.pool, batch).await?;
+        if step == 0 {
+            break;
+        }
+        marked += step;
+        bar.set_position(marked);
     }
-    Ok(())
+    let elapsed = started.elapsed();
+    bar.finish();
+    anyhow::ensure!(
+        marked == events,
+        "the claim loop marked {marked} of {events} rows"
+    );
+    Ok(events as f64 / elapsed.as_secs_f64())
 }
 
 fn ping(run: Uuid, n: u64) -> ProbePinged {
@@ -177,25 +212,10 @@ async fn end_to_end_rate(
     stop: CancellationToken,
 ) -> anyhow::Result<f64> {
     // The backlog is committed first (not timed), then the relay is started.
-    for chunk_start in (0..events).step_by(1000) {
-        let mut insert = QueryBuilder::new(
-            "INSERT INTO outbox (id, aggregatetype, aggregateid, type, schema_version, payload, created_at) ",
-        );
-        insert.push_values(
-            chunk_start..(chunk_start + 1000).min(events),
-            |mut row, n| {
-                let envelope = EventEnvelope::wrap(&ping(run, n));
-                row.push_bind(envelope.event_id.to_string())
-                    .push_bind(envelope.aggregate_type)
-                    .push_bind(envelope.aggregate_id)
-                    .push_bind(envelope.event_type)
-                    .push_bind(envelope.schema_version)
-                    .push_bind(envelope.payload.to_string())
-                    .push_bind(envelope.occurred_at.naive_utc());
-            },
-        );
-        insert.build().execute(&infra.pool).await?;
-    }
+    let backlog: Vec<EventEnvelope> = (0..events)
+        .map(|n| EventEnvelope::wrap(&ping(run, n)))
+        .collect();
+    bench::seed_outbox(&infra.pool, &backlog).await?;
     let before = recorder.count() as u64;
     let bar = progress(events, "outbox end to end");
     bar.set_draw_target(draw_target(quiet));

@@ -5,15 +5,30 @@
 //! at the given concurrency. At the end money and stock are checked:
 //! Σ balances + Σ successful payments equals the points charged, and
 //! stock left + units sold equals the initial stock.
+//!
+//! The ceiling, measured first in the same run on a database of its own
+//! seeded the same way: the bare points transaction (conditional stock,
+//! balance and order updates, payment and outbox inserts on the same hot
+//! options) behind a bare handler, with no authentication, idempotency or
+//! domain checks around it.
 
+use super::fcfs::ms;
 use super::harness;
 use super::progress;
+use super::report::{Goal, Report};
 use crate::configuration::Settings;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use stampede_api::auth::{JwtKeys, Role};
+use stampede_core::events::EventEnvelope;
 use stampede_core::order::{price, OrderLine};
-use stampede_infra::mysql::{catalog, orders};
+use stampede_core::payment::{PaidLine, PaymentMethod, PaymentSucceeded, Purchase};
+use stampede_infra::mysql::{bench, catalog, orders};
+use stampede_infra::Infra;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
@@ -34,23 +49,37 @@ pub struct PaymentsBenchArgs {
     /// that runs consumers on other machines would).
     #[arg(long)]
     api_only: bool,
+    /// Put MariaDB and Redis this many milliseconds (per round trip) away.
+    #[arg(long, default_value_t = 0.0)]
+    network_delay_ms: f64,
+    /// Print the report as JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const PRICE: u64 = 1000;
 const POINTS: u64 = 4000;
 
-pub async fn run(settings: Settings, args: PaymentsBenchArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.users > 0 && args.orders_per_user > 0 && args.options > 0 && args.concurrency > 0,
-        "counts must be positive"
-    );
-    let app = harness::start_running(settings, "payments", |_| {}, !args.api_only).await?;
-    let pool = &app.infra.pool;
+/// One order to pay: who, which, on which option.
+#[derive(Debug, Clone, Copy)]
+struct Work {
+    user: u64,
+    order: u64,
+    option: u64,
+}
+
+/// Users with `POINTS` each and their PENDING one-line orders on the hot
+/// options, the same for the bare transaction and for Stampede.
+async fn seed(infra: &Infra, args: &PaymentsBenchArgs, label: &str) -> anyhow::Result<Vec<Work>> {
+    let pool = &infra.pool;
     let options: Vec<(String, u64, u64)> = (0..args.options)
         .map(|n| (format!("hot {n}"), PRICE, args.stock))
         .collect();
     let (_, option_ids) = catalog::create_product(pool, "hot sneaker", None, &options).await?;
-    let setup = progress(args.users, "users and orders");
+    let setup = progress(args.users, label);
+    if args.json {
+        setup.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     let mut work = Vec::new();
     for user in 1..=args.users {
         catalog::charge_points(pool, user, POINTS).await?;
@@ -61,9 +90,9 @@ pub async fn run(settings: Settings, args: PaymentsBenchArgs) -> anyhow::Result<
                 quantity: 1,
                 unit_price: PRICE,
             }];
-            let id = orders::create_order(
+            let order = orders::create_order(
                 pool,
-                &app.infra.outbox,
+                &infra.outbox,
                 user,
                 &lines,
                 price(&lines, &[]),
@@ -71,107 +100,194 @@ pub async fn run(settings: Settings, args: PaymentsBenchArgs) -> anyhow::Result<
                 None,
             )
             .await?;
-            work.push((user, id));
+            work.push(Work {
+                user,
+                order,
+                option,
+            });
         }
         setup.inc(1);
     }
     setup.finish_and_clear();
+    Ok(work)
+}
 
+/// What a run of payments answered, and how fast.
+struct Paid {
+    rate: f64,
+    elapsed: Duration,
+    latency: Histogram<u64>,
+    statuses: Vec<u16>,
+}
+
+impl Paid {
+    fn count(&self, status: u16) -> usize {
+        self.statuses.iter().filter(|s| **s == status).count()
+    }
+}
+
+/// Sends one request per order, `concurrency` in flight.
+async fn pay_all(
+    work: &[Work],
+    args: &PaymentsBenchArgs,
+    label: &str,
+    request: impl Fn(usize, Work) -> reqwest::RequestBuilder,
+) -> anyhow::Result<Paid> {
+    let bar = progress(work.len() as u64, label);
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let started = Instant::now();
+    let answers: Vec<(u16, Duration)> =
+        futures::stream::iter(work.iter().enumerate().map(|(n, &w)| {
+            let (request, bar) = (request(n, w), bar.clone());
+            async move {
+                let sent = Instant::now();
+                let status = request
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                bar.inc(1);
+                (status, sent.elapsed())
+            }
+        }))
+        .buffer_unordered(args.concurrency)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    let mut latency = Histogram::<u64>::new(3)?;
+    for (_, took) in &answers {
+        latency.record(took.as_micros().max(1) as u64)?;
+    }
+    Ok(Paid {
+        rate: answers.len() as f64 / elapsed.as_secs_f64(),
+        elapsed,
+        latency,
+        statuses: answers.into_iter().map(|(s, _)| s).collect(),
+    })
+}
+
+/// The ceiling: the bare points transaction (`mysql::bench`) behind a bare
+/// axum handler, on a database of its own seeded like Stampede's.
+async fn bare_transaction(settings: &Settings, args: &PaymentsBenchArgs) -> anyhow::Result<Paid> {
+    let settings = harness::isolated(settings.clone(), "payments_ceiling");
+    harness::drop_database(&settings).await?;
+    let infra = Infra::connect(settings.infra()).await?;
+    stampede_infra::mysql::migrate(&infra.pool).await?;
+    let work = seed(&infra, args, "ceiling users and orders").await?;
+    let pool = infra.pool.clone();
+    let handler = move |Path(n): Path<usize>, State(work): State<Arc<Vec<Work>>>| {
+        let pool = pool.clone();
+        async move {
+            let Work {
+                user,
+                order,
+                option,
+            } = work[n];
+            let event = EventEnvelope::wrap(&PaymentSucceeded {
+                payment_id: order,
+                user_id: user,
+                amount: PRICE,
+                method: PaymentMethod::Points,
+                purchase: Purchase::Order {
+                    order_id: order,
+                    lines: vec![PaidLine {
+                        option_id: option,
+                        quantity: 1,
+                    }],
+                },
+            });
+            match bench::bare_points_payment(&pool, order, user, option, PRICE, &event).await {
+                Ok(true) => StatusCode::CREATED,
+                Ok(false) => StatusCode::CONFLICT,
+                Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+            }
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let router = axum::Router::new()
+        .route("/{n}", post(handler))
+        .with_state(Arc::new(work.clone()));
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let http = harness::client(args.concurrency);
+    let paid = pay_all(&work, args, "bare transaction", |n, _| {
+        http.post(format!("{base}/{n}"))
+    })
+    .await;
+    server.abort();
+    infra.pool.close().await;
+    harness::drop_database(&settings).await?;
+    paid
+}
+
+pub async fn run(mut settings: Settings, args: PaymentsBenchArgs) -> anyhow::Result<Report> {
+    anyhow::ensure!(
+        args.users > 0 && args.orders_per_user > 0 && args.options > 0 && args.concurrency > 0,
+        "counts must be positive"
+    );
+    let _hop = harness::one_hop_away(&mut settings, args.network_delay_ms)?;
+    let bare = bare_transaction(&settings, &args).await?;
+    let app = harness::start_running(settings, "payments", |_| {}, !args.api_only).await?;
+    let work = seed(&app.infra, &args, "users and orders").await?;
     let keys = JwtKeys::new(&app.settings.auth);
     let tokens: Vec<String> = (0..=args.users)
         .map(|u| keys.issue(u.max(1), Role::User))
         .collect();
     let http = harness::client(args.concurrency);
-    let bar = progress(work.len() as u64, "points payments");
-    let started = Instant::now();
-    let answers: Vec<(u16, Duration)> = futures::stream::iter(work.iter().map(|&(user, order)| {
-        let (http, bar) = (http.clone(), bar.clone());
-        let url = app.url(&format!("/orders/{order}/payments"));
-        let token = tokens[user as usize].clone();
-        async move {
-            let sent = Instant::now();
-            let status = match http
-                .post(url)
-                .bearer_auth(token)
-                .json(&serde_json::json!({"method": "POINTS"}))
-                .send()
-                .await
-            {
-                Ok(response) => response.status().as_u16(),
-                Err(_) => 0,
-            };
-            bar.inc(1);
-            (status, sent.elapsed())
-        }
-    }))
-    .buffer_unordered(args.concurrency)
-    .collect()
-    .await;
-    let elapsed = started.elapsed();
-    bar.finish_and_clear();
-
-    let mut latency = Histogram::<u64>::new(3)?;
-    for (_, took) in &answers {
-        latency.record(took.as_micros() as u64)?;
-    }
-    let paid = answers.iter().filter(|(s, _)| *s == 201).count();
-    let refused = answers.iter().filter(|(s, _)| *s == 409).count();
-    let other = answers.len() - paid - refused;
-    let balances: i64 =
-        sqlx::query_scalar("SELECT CAST(COALESCE(SUM(balance), 0) AS SIGNED) FROM user_points")
-            .fetch_one(pool)
-            .await?;
-    let spent: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(amount), 0) AS SIGNED) FROM payments WHERE status = 'SUCCESS'",
-    )
-    .fetch_one(pool)
+    let paid = pay_all(&work, &args, "points payments", |_, w| {
+        http.post(app.url(&format!("/orders/{}/payments", w.order)))
+            .bearer_auth(&tokens[w.user as usize])
+            .json(&serde_json::json!({"method": "POINTS"}))
+    })
     .await?;
-    let stock_left: i64 =
-        sqlx::query_scalar("SELECT CAST(SUM(stock) AS SIGNED) FROM product_options")
-            .fetch_one(pool)
-            .await?;
+    let ledger = bench::points_ledger(&app.infra.pool).await?;
+    app.stop().await?;
+
+    let (succeeded, refused) = (paid.count(201), paid.count(409));
+    let other = paid.statuses.len() - succeeded - refused;
     let charged = (args.users * POINTS) as i64;
     let initial_stock = (args.stock * args.options as u64) as i64;
-    let money_ok = balances + spent == charged;
-    let stock_ok = stock_left + paid as i64 == initial_stock;
-    let rate = answers.len() as f64 / elapsed.as_secs_f64();
+    let money_ok = ledger.balances + ledger.paid == charged;
+    let stock_ok = ledger.stock_left + succeeded as i64 == initial_stock;
     let consumers = if args.api_only {
         "API only"
     } else {
         "with the after-payment consumers on this machine"
     };
-    println!("\nPoints payments benchmark ({} users, {} orders, {} hot options × {} stock, concurrency {}, {consumers})", args.users, work.len(), args.options, args.stock, args.concurrency);
-    println!(
-        "  payments answered        {} in {elapsed:.2?}: {rate:.0} payments/s",
-        answers.len()
-    );
-    println!("  201 paid / 409 refused   {paid} / {refused} (other: {other})");
-    println!(
-        "  latency                  p50 {:.1} ms  p99 {:.1} ms",
-        latency.value_at_quantile(0.5) as f64 / 1000.0,
-        latency.value_at_quantile(0.99) as f64 / 1000.0
-    );
-    println!("  money conserved          {} (Σ balances {balances} + Σ payments {spent} = charged {charged})", ok(money_ok));
-    println!(
-        "  stock conserved          {} (left {stock_left} + sold {paid} = {initial_stock})",
-        ok(stock_ok)
-    );
-    println!(
-        "  goal ≥ 1000 payments/s:  {}",
-        if rate >= 1000.0 { "met" } else { "NOT met" }
-    );
-    app.stop().await?;
-    anyhow::ensure!(
-        money_ok && stock_ok && other == 0,
-        "conservation or answers check failed"
-    );
-    Ok(())
-}
-
-fn ok(value: bool) -> &'static str {
-    if value {
-        "yes"
-    } else {
-        "NO"
-    }
+    let mut report = Report::new("payments");
+    report
+        .setup("users", args.users)
+        .setup("orders", work.len())
+        .setup("options", args.options)
+        .setup("stock", args.stock)
+        .setup("concurrency", args.concurrency)
+        .setup("api_only", args.api_only)
+        .setup("network_delay_ms", args.network_delay_ms)
+        .figure("payments_per_sec", paid.rate)
+        .figure("p50_ms", ms(&paid.latency, 0.5))
+        .figure("p99_ms", ms(&paid.latency, 0.99))
+        .ceiling("bare_transaction_per_sec", bare.rate)
+        .ceiling("bare_transaction_p99_ms", ms(&bare.latency, 0.99));
+    report.ratio("payments_vs_bare_transaction", paid.rate, bare.rate);
+    report
+        .goal("payments_vs_bare_transaction", Goal::AtLeast(0.6))
+        .check("money_conserved", money_ok)
+        .check("stock_conserved", stock_ok)
+        .check("every_answer_201_or_409", other == 0)
+        .check(
+            "bare_answers_201_or_409",
+            bare.count(201) + bare.count(409) == bare.statuses.len(),
+        );
+    report
+        .line(format!("Points payments benchmark ({} users, {} orders, {} hot options × {} stock, concurrency {}, {consumers})", args.users, work.len(), args.options, args.stock, args.concurrency))
+        .line(format!("  bare transaction         {} in {:.2?}: {:.0}/s, p99 {:.1} ms", bare.statuses.len(), bare.elapsed, bare.rate, ms(&bare.latency, 0.99)))
+        .line(format!("  payments answered        {} in {:.2?}: {:.0} payments/s", paid.statuses.len(), paid.elapsed, paid.rate))
+        .line(format!("  201 paid / 409 refused   {succeeded} / {refused} (other: {other})"))
+        .line(format!("  latency                  p50 {:.1} ms  p99 {:.1} ms", ms(&paid.latency, 0.5), ms(&paid.latency, 0.99)))
+        .line(format!("  money                    Σ balances {} + Σ payments {} = charged {charged}?", ledger.balances, ledger.paid))
+        .line(format!("  stock                    left {} + sold {succeeded} = {initial_stock}?", ledger.stock_left));
+    Ok(report)
 }

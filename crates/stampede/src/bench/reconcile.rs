@@ -9,6 +9,7 @@
 
 use super::harness;
 use super::progress;
+use super::report::{Goal, Report};
 use crate::commands::pg_sim::{self, PgSimConfig};
 use crate::configuration::Settings;
 use crate::reconcile::{Outcome, Reconciler};
@@ -29,9 +30,12 @@ pub struct ReconcileBenchArgs {
     /// Orders reconciled one at a time for the side-by-side sequential figure.
     #[arg(long, default_value_t = 10)]
     sequential_sample: usize,
+    /// Print the report as JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub async fn run(settings: Settings, args: ReconcileBenchArgs) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, args: ReconcileBenchArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(
         args.orders > 0 && args.concurrency > 0 && args.sequential_sample > 0,
         "counts must be positive"
@@ -70,6 +74,9 @@ pub async fn run(settings: Settings, args: ReconcileBenchArgs) -> anyhow::Result
     // Requests are fast; only status queries are slow.
     let fast = PgClient::new(app.settings.pg.clone());
     let setup = progress(total as u64, "card payments");
+    if args.json {
+        setup.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     let mut keys = Vec::new();
     let mut ids = Vec::new();
     for user in 1..=total as u64 {
@@ -132,6 +139,9 @@ pub async fn run(settings: Settings, args: ReconcileBenchArgs) -> anyhow::Result
     let sequential_per_order = started.elapsed() / args.sequential_sample as u32;
 
     let bar = progress(args.orders as u64, "reconciling");
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     let started = Instant::now();
     let outcomes = reconciler(args.concurrency, args.orders)
         .run_once(|claimed| bar.set_length(claimed as u64), || bar.inc(1))
@@ -142,29 +152,38 @@ pub async fn run(settings: Settings, args: ReconcileBenchArgs) -> anyhow::Result
     let floor =
         Duration::from_millis(args.pg_latency_ms * args.orders as u64 / args.concurrency as u64);
     let sequential = sequential_per_order * args.orders as u32;
-    println!(
-        "\nReconciliation benchmark ({} stale orders, PG status latency {} ms)",
-        args.orders, args.pg_latency_ms
-    );
-    println!(
-        "  concurrency {:<4}          {elapsed:.2?} ({completed} completed; floor {floor:.2?})",
-        args.concurrency
-    );
-    println!("  one at a time (measured)  {sequential_per_order:.2?} per order → {sequential:.1?} for all ({:.1}× slower)", sequential.as_secs_f64() / elapsed.as_secs_f64());
-    println!("  outcomes                  {outcomes:?} (sequential sample: {sample:?})");
-    println!(
-        "  goal ≤ 12 s:              {}",
-        if elapsed <= Duration::from_secs(12) {
-            "met"
-        } else {
-            "NOT met"
-        }
-    );
     sim.cancel();
     app.stop().await?;
-    anyhow::ensure!(
-        completed == args.orders,
-        "not every order was completed: {outcomes:?}"
+    let mut report = Report::new("reconcile");
+    report
+        .setup("orders", args.orders)
+        .setup("pg_latency_ms", args.pg_latency_ms)
+        .setup("concurrency", args.concurrency)
+        .figure("round_secs", elapsed.as_secs_f64())
+        .figure(
+            "sequential_secs_per_order",
+            sequential_per_order.as_secs_f64(),
+        )
+        .ceiling("floor_secs", floor.as_secs_f64());
+    report.ratio("round_vs_floor", elapsed.as_secs_f64(), floor.as_secs_f64());
+    report.ratio(
+        "sequential_vs_round",
+        sequential.as_secs_f64(),
+        elapsed.as_secs_f64(),
     );
-    Ok(())
+    report
+        .goal("round_vs_floor", Goal::AtMost(1.1))
+        .check("every_order_completed", completed == args.orders);
+    report
+        .line(format!(
+            "Reconciliation benchmark ({} stale orders, PG status latency {} ms)",
+            args.orders, args.pg_latency_ms
+        ))
+        .line(format!(
+            "  concurrency {:<4}          {elapsed:.2?} ({completed} completed; floor orders ÷ concurrency × latency = {floor:.2?})",
+            args.concurrency
+        ))
+        .line(format!("  one at a time (measured)  {sequential_per_order:.2?} per order → {sequential:.1?} for all"))
+        .line(format!("  outcomes                  {outcomes:?} (sequential sample: {sample:?})"));
+    Ok(report)
 }
