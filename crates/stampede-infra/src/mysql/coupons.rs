@@ -1,33 +1,14 @@
 //! Coupon policies and user coupons in MariaDB.
 
+use super::pools::stored_pool;
 use super::winners::WinnerTable;
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use sqlx::{MySqlConnection, MySqlPool};
-use stampede_core::coupon::{CouponIssued, Discount, IssueMode, NewCouponPolicy, UserCouponStatus};
-use stampede_core::fcfs::{IssueWindow, PoolKind, PoolStatus};
+use stampede_core::coupon::{
+    CouponIssued, CouponPolicy, Discount, IssueMode, NewCouponPolicy, UserCouponStatus,
+};
+use stampede_core::fcfs::{PoolKind, PoolStatus};
 use uuid::Uuid;
-
-/// A `coupon_policies` row, typed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CouponPolicy {
-    pub id: u64,
-    pub name: String,
-    pub discount: Discount,
-    pub total_stock: u64,
-    pub remaining: u64,
-    pub per_user_limit: u32,
-    pub window: IssueWindow,
-    pub valid_days: u32,
-    pub mode: IssueMode,
-    pub status: PoolStatus,
-}
-
-impl CouponPolicy {
-    /// When a coupon issued at `at` stops being valid.
-    pub fn expiry_for(&self, at: DateTime<Utc>) -> DateTime<Utc> {
-        at + Duration::days(i64::from(self.valid_days))
-    }
-}
 
 #[derive(sqlx::FromRow)]
 struct PolicyRecord {
@@ -67,15 +48,16 @@ impl TryFrom<PolicyRecord> for CouponPolicy {
             id: r.id,
             discount,
             total_stock: r.total_stock,
-            remaining: r.remaining,
             per_user_limit: r.per_user_limit,
-            window: IssueWindow {
-                opens_at: utc(r.issue_opens_at),
-                closes_at: utc(r.issue_closes_at),
-            },
             valid_days: r.valid_days,
             mode: IssueMode::parse(&r.issue_mode).ok_or_else(|| corrupt("issue_mode"))?,
-            status: PoolStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
+            pool: stored_pool(
+                "coupon_policies",
+                &r.status,
+                r.remaining,
+                r.issue_opens_at,
+                r.issue_closes_at,
+            )?,
             name: r.name,
         })
     }
@@ -90,26 +72,27 @@ const POLICY_COLUMNS: &str =
      per_user_limit, issue_opens_at, issue_closes_at, valid_days, issue_mode, status";
 
 pub async fn insert_policy(pool: &MySqlPool, policy: &NewCouponPolicy) -> Result<u64, sqlx::Error> {
-    let (kind, value, cap) = match policy.discount {
+    let (kind, value, cap) = match policy.discount() {
         Discount::Fixed { amount } => ("FIXED", amount, None),
         Discount::Percent { percent, cap } => ("PERCENT", u64::from(percent), Some(cap)),
     };
+    let new = policy.pool();
     let result = sqlx::query(
         "INSERT INTO coupon_policies (name, discount_kind, discount_value, discount_cap, total_stock, remaining, \
          per_user_limit, issue_opens_at, issue_closes_at, valid_days, issue_mode, status) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(&policy.name)
+    .bind(new.name())
     .bind(kind)
     .bind(value)
     .bind(cap)
-    .bind(policy.total_stock)
-    .bind(policy.total_stock)
-    .bind(policy.per_user_limit)
-    .bind(policy.window.opens_at.naive_utc())
-    .bind(policy.window.closes_at.naive_utc())
-    .bind(policy.valid_days)
-    .bind(policy.mode.as_str())
+    .bind(new.stock())
+    .bind(new.stock())
+    .bind(policy.per_user_limit())
+    .bind(new.window().opens_at().naive_utc())
+    .bind(new.window().closes_at().naive_utc())
+    .bind(policy.valid_days())
+    .bind(policy.mode().as_str())
     .bind(PoolStatus::Draft.as_str())
     .execute(pool)
     .await?;
@@ -133,7 +116,6 @@ impl WinnerTable for UserCoupons {
     type Winner = CouponIssued;
     const INSERT_HEAD: &'static str =
         "INSERT IGNORE INTO user_coupons (id, policy_id, user_id, ordinal, status, issued_at, expires_at) ";
-    const POOL_TABLE: &'static str = "coupon_policies";
     const KIND: PoolKind = PoolKind::Coupon;
 
     fn pool_id(winner: &CouponIssued) -> u64 {
@@ -171,15 +153,18 @@ pub struct UserCouponRecord {
     pub expires_at: NaiveDateTime,
 }
 
+/// User coupons with their policy's name, as [`UserCouponRecord`]s.
+const USER_COUPONS: &str =
+    "SELECT c.id, c.user_id, c.policy_id, p.name AS policy_name, c.ordinal, c.status, c.issued_at, c.expires_at \
+     FROM user_coupons c JOIN coupon_policies p ON p.id = c.policy_id";
+
 pub async fn coupons_of_user(
     pool: &MySqlPool,
     user_id: u64,
 ) -> Result<Vec<UserCouponRecord>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT c.id, c.user_id, c.policy_id, p.name AS policy_name, c.ordinal, c.status, c.issued_at, c.expires_at \
-         FROM user_coupons c JOIN coupon_policies p ON p.id = c.policy_id \
-         WHERE c.user_id = ? ORDER BY c.issued_at DESC LIMIT 500",
-    )
+    sqlx::query_as(&format!(
+        "{USER_COUPONS} WHERE c.user_id = ? ORDER BY c.issued_at DESC LIMIT 500"
+    ))
     .bind(user_id)
     .fetch_all(pool)
     .await
@@ -189,13 +174,10 @@ pub async fn find_user_coupon(
     pool: &MySqlPool,
     id: Uuid,
 ) -> Result<Option<UserCouponRecord>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT c.id, c.user_id, c.policy_id, p.name AS policy_name, c.ordinal, c.status, c.issued_at, c.expires_at \
-         FROM user_coupons c JOIN coupon_policies p ON p.id = c.policy_id WHERE c.id = ?",
-    )
-    .bind(id.to_string())
-    .fetch_optional(pool)
-    .await
+    sqlx::query_as(&format!("{USER_COUPONS} WHERE c.id = ?"))
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await
 }
 
 /// Coupons `user_id` holds of `policy_id`, read on `conn`.
