@@ -16,7 +16,7 @@
 
 use async_trait::async_trait;
 use stampede_core::events::DomainEvent;
-use stampede_core::fcfs::{PoolRef, WinnerLedger};
+use stampede_core::fcfs::{PoolRef, Winner, WinnerLedger};
 use stampede_infra::kafka::consumer::{
     BatchError, BatchEventHandler, ConsumedEvent, ConsumerSpec, HandlerError,
 };
@@ -128,12 +128,12 @@ impl<T: WinnerTable> PersistWinners<T> {
     async fn settle(&self, winners: &[T::Winner]) -> Result<Vec<bool>, HandlerError> {
         let mut by_pool: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
         for (index, winner) in winners.iter().enumerate() {
-            by_pool.entry(T::pool_id(winner)).or_default().push(index);
+            by_pool.entry(winner.pool().id).or_default().push(index);
         }
         let mut to_write = vec![false; winners.len()];
         for (id, indices) in by_pool {
             let pool = PoolRef { kind: T::KIND, id };
-            let claims: Vec<Uuid> = indices.iter().map(|&i| T::claim(&winners[i])).collect();
+            let claims: Vec<Uuid> = indices.iter().map(|&i| winners[i].claim()).collect();
             let answers = self.ledger.settle(pool, &claims).await?;
             for (index, write) in indices.into_iter().zip(answers) {
                 to_write[index] = write;

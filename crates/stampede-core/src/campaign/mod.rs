@@ -3,7 +3,7 @@
 //! user buy the campaign's product (verified by payments).
 
 use crate::events::{topics, DomainEvent};
-use crate::fcfs::{IssueWindow, NewPool, PoolError, PoolState};
+use crate::fcfs::{IssueWindow, NewPool, PoolError, PoolKind, PoolRef, PoolState, Winner};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -54,5 +54,18 @@ impl DomainEvent for CampaignEntrySucceeded {
     }
     fn aggregate_id(&self) -> String {
         self.campaign_id.to_string()
+    }
+}
+
+impl Winner for CampaignEntrySucceeded {
+    fn pool(&self) -> PoolRef {
+        PoolRef {
+            kind: PoolKind::Campaign,
+            id: self.campaign_id,
+        }
+    }
+
+    fn claim(&self) -> Uuid {
+        self.entry_id
     }
 }

@@ -171,8 +171,7 @@ mod tests {
     use crate::fcfs::PoolStatus;
 
     fn window() -> IssueWindow {
-        let now = Utc::now();
-        IssueWindow::new(now, now + Duration::hours(1)).unwrap()
+        IssueWindow::the_next_hour()
     }
 
     #[test]

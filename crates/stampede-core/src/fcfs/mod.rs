@@ -183,6 +183,14 @@ pub trait Gate: Send + Sync {
     ) -> Result<Revocation, Self::Error>;
 }
 
+/// A winner's event, as its persisting consumer settles it.
+pub trait Winner {
+    /// The pool whose unit was won.
+    fn pool(&self) -> PoolRef;
+    /// The claim the gate opened on the unit (the winner row's id).
+    fn claim(&self) -> Uuid;
+}
+
 /// The persisting consumer's side of the claims.
 #[async_trait]
 pub trait WinnerLedger: Send + Sync {

@@ -101,6 +101,15 @@ impl IssueWindow {
     }
 }
 
+#[cfg(test)]
+impl IssueWindow {
+    /// From now for an hour: a window open right now, for tests.
+    pub(crate) fn the_next_hour() -> Self {
+        let now = Utc::now();
+        Self::new(now, now + chrono::Duration::hours(1)).unwrap()
+    }
+}
+
 /// The largest stock a pool may have: the gate's counter and the SQL
 /// columns stay comfortably in range.
 const MAX_STOCK: u64 = 100_000_000;
@@ -190,11 +199,9 @@ impl PoolState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Duration;
 
     fn window() -> IssueWindow {
-        let now = Utc::now();
-        IssueWindow::new(now, now + Duration::hours(1)).unwrap()
+        IssueWindow::the_next_hour()
     }
 
     #[test]

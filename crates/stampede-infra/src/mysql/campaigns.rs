@@ -7,7 +7,6 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::MySqlPool;
 use stampede_core::campaign::{Campaign, CampaignEntrySucceeded, NewCampaign};
 use stampede_core::fcfs::{PoolKind, PoolStatus};
-use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
 struct CampaignRecord {
@@ -79,14 +78,6 @@ impl WinnerTable for CampaignEntries {
     const INSERT_HEAD: &'static str =
         "INSERT IGNORE INTO campaign_entries (id, user_id, campaign_id, created_at) ";
     const KIND: PoolKind = PoolKind::Campaign;
-
-    fn pool_id(winner: &CampaignEntrySucceeded) -> u64 {
-        winner.campaign_id
-    }
-
-    fn claim(winner: &CampaignEntrySucceeded) -> Uuid {
-        winner.entry_id
-    }
 
     fn bind(
         row: &mut sqlx::query_builder::Separated<'_, '_, sqlx::MySql, &'static str>,

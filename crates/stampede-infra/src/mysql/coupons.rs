@@ -118,14 +118,6 @@ impl WinnerTable for UserCoupons {
         "INSERT IGNORE INTO user_coupons (id, policy_id, user_id, ordinal, status, issued_at, expires_at) ";
     const KIND: PoolKind = PoolKind::Coupon;
 
-    fn pool_id(winner: &CouponIssued) -> u64 {
-        winner.policy_id
-    }
-
-    fn claim(winner: &CouponIssued) -> Uuid {
-        winner.issue_id
-    }
-
     fn bind(
         row: &mut sqlx::query_builder::Separated<'_, '_, sqlx::MySql, &'static str>,
         w: &CouponIssued,

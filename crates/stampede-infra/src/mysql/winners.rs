@@ -7,20 +7,16 @@
 
 use super::pools::table;
 use sqlx::{MySqlConnection, QueryBuilder};
-use stampede_core::fcfs::PoolKind;
+use stampede_core::fcfs::{PoolKind, Winner};
 use std::collections::{BTreeMap, HashSet};
-use uuid::Uuid;
 
 /// One kind of winner row.
 pub trait WinnerTable: Send + Sync {
-    type Winner: Send + Sync;
+    type Winner: Winner + Send + Sync;
     /// `INSERT IGNORE INTO <table> (<columns>) `: the head of the statement.
     const INSERT_HEAD: &'static str;
     /// Which gate pools the winners came from (their table holds `remaining`).
     const KIND: PoolKind;
-    fn pool_id(winner: &Self::Winner) -> u64;
-    /// The claim the gate opened on the winner's unit (the row's id).
-    fn claim(winner: &Self::Winner) -> Uuid;
     fn bind(
         row: &mut sqlx::query_builder::Separated<'_, '_, sqlx::MySql, &'static str>,
         winner: &Self::Winner,
@@ -72,7 +68,7 @@ pub async fn insert_winners<T: WinnerTable>(
     let pool_table = table(T::KIND).table;
     let mut by_pool: BTreeMap<u64, Vec<&T::Winner>> = BTreeMap::new();
     for winner in winners {
-        by_pool.entry(T::pool_id(winner)).or_default().push(winner);
+        by_pool.entry(winner.pool().id).or_default().push(winner);
     }
     let ids: HashSet<u64> = by_pool.keys().copied().collect();
     if let Some(&pool_id) = unknown_pools::<T>(conn, &ids).await?.iter().next() {
