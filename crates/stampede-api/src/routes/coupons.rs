@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stampede_core::coupon::{
     CouponIssueRequested, CouponIssued, CouponPolicy, Discount, IssueMode, NewCouponPolicy,
-    RequestStatus,
+    RequestStatus, UserCouponStatus,
 };
 use stampede_core::fcfs::{PoolKind, PoolRef, PoolStatus, Take};
 use stampede_infra::fcfs_pools::{FcfsPools, PoolChangeError};
@@ -350,7 +350,8 @@ pub struct UserCouponView {
     policy_id: u64,
     policy_name: String,
     ordinal: u32,
-    status: String,
+    #[schema(value_type = String)]
+    status: UserCouponStatus,
     issued_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 }

@@ -1,6 +1,7 @@
 //! Coupon policies and user coupons in MariaDB.
 
 use super::pools::stored_pool;
+use super::stored_status;
 use super::winners::WinnerTable;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use sqlx::{MySqlConnection, MySqlPool};
@@ -133,16 +134,50 @@ impl WinnerTable for UserCoupons {
 }
 
 /// A user coupon as its owner sees it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct UserCouponRecord {
     pub id: String,
     pub user_id: u64,
     pub policy_id: u64,
     pub policy_name: String,
     pub ordinal: u32,
-    pub status: String,
+    pub status: UserCouponStatus,
     pub issued_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+}
+
+/// A [`UserCouponRecord`] as stored; an unknown status is an error.
+#[derive(sqlx::FromRow)]
+struct StoredUserCoupon {
+    id: String,
+    user_id: u64,
+    policy_id: u64,
+    policy_name: String,
+    ordinal: u32,
+    status: String,
+    issued_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+}
+
+impl TryFrom<StoredUserCoupon> for UserCouponRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(r: StoredUserCoupon) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            status: stored_status(
+                UserCouponStatus::parse(&r.status),
+                "user_coupons.status",
+                &r.status,
+            )?,
+            id: r.id,
+            user_id: r.user_id,
+            policy_id: r.policy_id,
+            policy_name: r.policy_name,
+            ordinal: r.ordinal,
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+        })
+    }
 }
 
 /// User coupons with their policy's name, as [`UserCouponRecord`]s.
@@ -154,22 +189,25 @@ pub async fn coupons_of_user(
     pool: &MySqlPool,
     user_id: u64,
 ) -> Result<Vec<UserCouponRecord>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let stored: Vec<StoredUserCoupon> = sqlx::query_as(&format!(
         "{USER_COUPONS} WHERE c.user_id = ? ORDER BY c.issued_at DESC LIMIT 500"
     ))
     .bind(user_id)
     .fetch_all(pool)
-    .await
+    .await?;
+    stored.into_iter().map(UserCouponRecord::try_from).collect()
 }
 
 pub async fn find_user_coupon(
     pool: &MySqlPool,
     id: Uuid,
 ) -> Result<Option<UserCouponRecord>, sqlx::Error> {
-    sqlx::query_as(&format!("{USER_COUPONS} WHERE c.id = ?"))
-        .bind(id.to_string())
-        .fetch_optional(pool)
-        .await
+    let stored: Option<StoredUserCoupon> =
+        sqlx::query_as(&format!("{USER_COUPONS} WHERE c.id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await?;
+    stored.map(UserCouponRecord::try_from).transpose()
 }
 
 /// Coupons `user_id` holds of `policy_id`, read on `conn`.
