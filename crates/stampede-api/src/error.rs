@@ -10,6 +10,8 @@ use axum::extract::FromRequest;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use stampede_core::fcfs::{GateOutcome, NotAdmitted, PoolError, PoolKind, PoolRef};
+use stampede_infra::fcfs_pools::PoolChangeError;
 use std::borrow::Cow;
 use utoipa::ToSchema;
 
@@ -135,6 +137,80 @@ impl From<redis::RedisError> for ApiError {
             "REDIS_UNAVAILABLE",
             "the issue gate is unavailable; retry later",
         )
+    }
+}
+
+impl From<PoolError> for ApiError {
+    fn from(error: PoolError) -> Self {
+        match error {
+            PoolError::Invalid(message) => Self::unprocessable("INVALID_BODY", message),
+            transition @ PoolError::Transition { .. } => {
+                Self::conflict("INVALID_TRANSITION", transition.to_string())
+            }
+        }
+    }
+}
+
+impl ApiError {
+    /// No coupon policy or campaign `pool`.
+    pub fn pool_not_found(pool: PoolRef) -> Self {
+        match pool.kind {
+            PoolKind::Coupon => {
+                Self::not_found("POLICY_NOT_FOUND", format!("no coupon policy {}", pool.id))
+            }
+            PoolKind::Campaign => {
+                Self::not_found("CAMPAIGN_NOT_FOUND", format!("no campaign {}", pool.id))
+            }
+        }
+    }
+
+    /// A refusal of the gate, for a pool of `kind`.
+    pub fn refused_by_gate(outcome: GateOutcome, kind: PoolKind) -> Self {
+        let what = kind.as_str();
+        match outcome {
+            GateOutcome::SoldOut => Self::conflict("SOLD_OUT", format!("this {what} is sold out")),
+            GateOutcome::AlreadyIssued => {
+                Self::conflict("ALREADY_ISSUED", format!("you already hold this {what}"))
+            }
+            GateOutcome::NotOpen => {
+                Self::unprocessable("NOT_OPEN", format!("this {what} is outside its window"))
+            }
+            GateOutcome::Closed => Self::unprocessable("CLOSED", format!("this {what} is closed")),
+            GateOutcome::Uninitialised | GateOutcome::Won { .. } => {
+                Self::unprocessable("NOT_OPEN", format!("this {what} has not been opened"))
+            }
+            GateOutcome::Rebuilding => Self::unavailable(
+                "GATE_REBUILDING",
+                format!("this {what}'s gate is being rebuilt from the database; nothing was taken, retry in a few seconds"),
+            ),
+        }
+    }
+}
+
+/// A coupon policy that does not take the request (DB-lock and queue modes;
+/// the gate mode's refusals come from the gate).
+impl From<NotAdmitted> for ApiError {
+    fn from(refusal: NotAdmitted) -> Self {
+        match refusal {
+            NotAdmitted::Closed => Self::unprocessable("CLOSED", "this coupon is closed"),
+            NotAdmitted::NotOpened | NotAdmitted::OutsideWindow => {
+                Self::unprocessable("NOT_OPEN", "this coupon is not open")
+            }
+        }
+    }
+}
+
+impl From<PoolChangeError> for ApiError {
+    fn from(error: PoolChangeError) -> Self {
+        match error {
+            PoolChangeError::NotFound(pool) => Self::pool_not_found(pool),
+            PoolChangeError::Refused(refused) => refused.into(),
+            PoolChangeError::ChangedMeanwhile(_) => {
+                Self::conflict("INVALID_TRANSITION", "it changed meanwhile; reload it")
+            }
+            PoolChangeError::Database(error) => error.into(),
+            PoolChangeError::Gate(error) => error.into(),
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::limits::IssueLimits;
 use crate::{HttpSettings, PaymentSettings};
 use metrics_exporter_prometheus::PrometheusHandle;
-use stampede_infra::mysql::coupons::CouponPolicy;
+use stampede_core::coupon::CouponPolicy;
 use stampede_infra::pg::PgClient;
 use stampede_infra::Infra;
 use std::ops::Deref;

@@ -1,8 +1,7 @@
 //! Persists campaign winners (`campaign.entry.succeeded`) into
 //! `campaign_entries`, in batches.
 
-use crate::persist_winners::PersistWinners;
-use stampede_core::events::topics;
+use crate::persist_winners;
 use stampede_infra::kafka::consumer::ConsumerSpec;
 use stampede_infra::mysql::campaigns::CampaignEntries;
 use stampede_infra::Infra;
@@ -12,11 +11,5 @@ pub const NAME: &str = "campaign-entry-persist";
 pub const GROUP: &str = "campaign-entry-persist-group";
 
 pub fn spec(infra: &Infra) -> ConsumerSpec {
-    let handler = PersistWinners::<CampaignEntries>::new(NAME, infra.pool.clone(), infra.gate.clone());
-    ConsumerSpec::batch(
-        NAME,
-        GROUP,
-        &[topics::CAMPAIGN_ENTRY_SUCCEEDED],
-        handler,
-    )
+    persist_winners::spec::<CampaignEntries>(NAME, GROUP, infra)
 }

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use stampede_core::coupon::{CouponIssueRequested, RequestStatus};
 use stampede_core::events::topics;
-use stampede_core::fcfs::{PoolKind, PoolRef, PoolStatus, RejectReason};
+use stampede_core::fcfs::{PoolKind, PoolRef, RejectReason};
 use stampede_infra::kafka::consumer::{ConsumedEvent, ConsumerSpec, EventHandler, HandlerError};
 use stampede_infra::mysql::coupons::{self, DbIssue};
 use stampede_infra::redis::{CouponRequests, FcfsGate, Reservation};
@@ -43,7 +43,7 @@ impl CouponIssueQueue {
         let Some(policy) = coupons::find_policy(&self.pool, request.policy_id).await? else {
             return reject(RejectReason::NotOpen);
         };
-        if policy.status != PoolStatus::Open || !policy.window.contains(request.requested_at) {
+        if policy.pool.admits(request.requested_at).is_err() {
             return reject(RejectReason::NotOpen);
         }
         // A redelivery of a request whose coupon was written before a crash:

@@ -2,8 +2,7 @@
 //! in batches: a batch is written in one statement, and when that fails
 //! each winner is tried alone, so one bad record cannot hold up the rest.
 
-use crate::persist_winners::PersistWinners;
-use stampede_core::events::topics;
+use crate::persist_winners;
 use stampede_infra::kafka::consumer::ConsumerSpec;
 use stampede_infra::mysql::coupons::UserCoupons;
 use stampede_infra::Infra;
@@ -13,11 +12,5 @@ pub const NAME: &str = "coupon-persist";
 pub const GROUP: &str = "coupon-persist-group";
 
 pub fn spec(infra: &Infra) -> ConsumerSpec {
-    let handler = PersistWinners::<UserCoupons>::new(NAME, infra.pool.clone(), infra.gate.clone());
-    ConsumerSpec::batch(
-        NAME,
-        GROUP,
-        &[topics::COUPON_ISSUED],
-        handler,
-    )
+    persist_winners::spec::<UserCoupons>(NAME, GROUP, infra)
 }

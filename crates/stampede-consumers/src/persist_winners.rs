@@ -16,30 +16,38 @@
 
 use async_trait::async_trait;
 use stampede_core::events::DomainEvent;
-use stampede_core::fcfs::{PoolRef, WinnerLedger};
-use stampede_infra::kafka::consumer::{BatchError, BatchEventHandler, ConsumedEvent, HandlerError};
+use stampede_core::fcfs::{PoolRef, Winner, WinnerLedger};
+use stampede_infra::kafka::consumer::{
+    BatchError, BatchEventHandler, ConsumedEvent, ConsumerSpec, HandlerError,
+};
 use stampede_infra::mysql::winners::{insert_winners, WinnerError, WinnerTable};
 use stampede_infra::redis::FcfsGate;
+use stampede_infra::Infra;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use uuid::Uuid;
 
-pub struct PersistWinners<T> {
+struct PersistWinners<T> {
     name: &'static str,
     pool: sqlx::MySqlPool,
     ledger: FcfsGate,
     table: PhantomData<T>,
 }
 
-impl<T> PersistWinners<T> {
-    pub fn new(name: &'static str, pool: sqlx::MySqlPool, ledger: FcfsGate) -> Self {
-        Self {
-            name,
-            pool,
-            ledger,
-            table: PhantomData,
-        }
-    }
+/// The batch consumer `name` (in `group`) persisting the winners of `T`
+/// from their event's topic.
+pub fn spec<T>(name: &'static str, group: &str, infra: &Infra) -> ConsumerSpec
+where
+    T: WinnerTable + 'static,
+    T::Winner: DomainEvent,
+{
+    let handler = PersistWinners::<T> {
+        name,
+        pool: infra.pool.clone(),
+        ledger: infra.gate.clone(),
+        table: PhantomData,
+    };
+    ConsumerSpec::batch(name, group, &[T::Winner::EVENT_TYPE], handler)
 }
 
 fn handler_error(error: WinnerError) -> HandlerError {
@@ -120,12 +128,12 @@ impl<T: WinnerTable> PersistWinners<T> {
     async fn settle(&self, winners: &[T::Winner]) -> Result<Vec<bool>, HandlerError> {
         let mut by_pool: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
         for (index, winner) in winners.iter().enumerate() {
-            by_pool.entry(T::pool_id(winner)).or_default().push(index);
+            by_pool.entry(winner.pool().id).or_default().push(index);
         }
         let mut to_write = vec![false; winners.len()];
         for (id, indices) in by_pool {
             let pool = PoolRef { kind: T::KIND, id };
-            let claims: Vec<Uuid> = indices.iter().map(|&i| T::claim(&winners[i])).collect();
+            let claims: Vec<Uuid> = indices.iter().map(|&i| winners[i].claim()).collect();
             let answers = self.ledger.settle(pool, &claims).await?;
             for (index, write) in indices.into_iter().zip(answers) {
                 to_write[index] = write;

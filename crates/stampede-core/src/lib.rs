@@ -6,7 +6,8 @@
 //!
 //! - [`events`]: the envelope every event travels in, and topic names.
 //! - [`fcfs`]: the first-come-first-served gate's vocabulary and flow, shared
-//!   by coupons and campaigns, and the claim ledger's argument.
+//!   by coupons and campaigns, the claim ledger's argument, and the pools'
+//!   lifecycle, creation rules and the one check whether a pool is open.
 //! - [`healing`]: when a dead request's claim may be given back.
 //! - [`coupon`]: coupon policies, user coupons, the queue mode's requests.
 //! - [`campaign`]: campaigns and their winning entries.

@@ -2,10 +2,7 @@
 //! gate as coupons. A win also writes an entry token (Redis, 30 min) that
 //! payments verify.
 
-use super::fcfs::{
-    answer, close_pool, created, invalid, open_pool, take_then_publish_detached, PoolCounters,
-    WindowBody,
-};
+use super::fcfs::{answer, created, take_then_publish_detached, PoolCounters, WindowBody};
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::AppState;
@@ -14,10 +11,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use stampede_core::campaign::CampaignEntrySucceeded;
-use stampede_core::fcfs::{PoolError, PoolKind, PoolRef, PoolStatus};
-use stampede_infra::mysql::campaigns::{self, Campaign};
-use stampede_infra::mysql::pools::Campaigns;
+use stampede_core::campaign::{Campaign, CampaignEntrySucceeded, NewCampaign, ENTRIES_PER_USER};
+use stampede_core::fcfs::{PoolKind, PoolRef, PoolStatus, Take};
+use stampede_infra::fcfs_pools::FcfsPools;
+use stampede_infra::mysql::campaigns;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -28,8 +25,11 @@ pub struct CreateCampaign {
     window: WindowBody,
 }
 
-fn campaign_not_found(id: u64) -> ApiError {
-    ApiError::not_found("CAMPAIGN_NOT_FOUND", format!("no campaign {id}"))
+fn campaign(id: u64) -> PoolRef {
+    PoolRef {
+        kind: PoolKind::Campaign,
+        id,
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -48,26 +48,19 @@ impl AppState {
     async fn existing_campaign(&self, id: u64) -> Result<Campaign, ApiError> {
         campaigns::find_campaign(&self.infra.pool, id)
             .await?
-            .ok_or_else(|| campaign_not_found(id))
+            .ok_or_else(|| ApiError::pool_not_found(campaign(id)))
     }
 
     async fn campaign_view(&self, id: u64) -> Result<CampaignView, ApiError> {
         let c = self.existing_campaign(id).await?;
-        let gate_stock = self
-            .infra
-            .gate
-            .snapshot_stock(PoolRef {
-                kind: PoolKind::Campaign,
-                id,
-            })
-            .await?;
+        let gate_stock = self.infra.gate.snapshot_stock(campaign(id)).await?;
         Ok(CampaignView {
             id: c.id,
             name: c.name,
-            opens_at: c.window.opens_at,
-            closes_at: c.window.closes_at,
-            status: c.status,
-            counters: PoolCounters::new(c.total_slots, c.remaining, gate_stock, c.status),
+            opens_at: c.pool.window.opens_at(),
+            closes_at: c.pool.window.closes_at(),
+            status: c.pool.status,
+            counters: PoolCounters::new(c.total_slots, c.pool.remaining, gate_stock, c.pool.status),
         })
     }
 }
@@ -81,19 +74,8 @@ pub async fn create_campaign(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateCampaign>,
 ) -> Result<(StatusCode, Json<CampaignView>), ApiError> {
-    let window = body.window.parse()?;
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(invalid(PoolError::Invalid(
-            "name must be 1-200 characters".into(),
-        )));
-    }
-    if !(1..=100_000_000).contains(&body.total_slots) {
-        return Err(invalid(PoolError::Invalid(
-            "total_slots must be between 1 and 100000000".into(),
-        )));
-    }
-    let id = campaigns::insert_campaign(&state.infra.pool, name, body.total_slots, window).await?;
+    let campaign = NewCampaign::parse(&body.name, body.total_slots, body.window.parse()?)?;
+    let id = campaigns::insert_campaign(&state.infra.pool, &campaign).await?;
     Ok(created(state.campaign_view(id).await?))
 }
 
@@ -106,7 +88,7 @@ pub async fn open_campaign(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<CampaignView>, ApiError> {
-    open_pool::<Campaigns>(&state, id, campaign_not_found(id)).await?;
+    FcfsPools::new(&state.infra).open(campaign(id)).await?;
     Ok(Json(state.campaign_view(id).await?))
 }
 
@@ -119,7 +101,7 @@ pub async fn close_campaign(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<CampaignView>, ApiError> {
-    close_pool::<Campaigns>(&state, id, campaign_not_found(id)).await?;
+    FcfsPools::new(&state.infra).close(campaign(id)).await?;
     Ok(Json(state.campaign_view(id).await?))
 }
 
@@ -140,36 +122,32 @@ pub async fn enter(
     ApiPath(id): ApiPath<u64>,
 ) -> Result<(StatusCode, Json<EntryAnswer>), ApiError> {
     state.limits.check(user.user_id).await?;
-    let pool = PoolRef {
-        kind: PoolKind::Campaign,
-        id,
-    };
+    let pool = campaign(id);
     // An id the gate does not know is unknown, not opened yet, or lost
     // with Redis: the database tells which.
     let status = match state.infra.gate.snapshot_stock(pool).await? {
         Some(_) => PoolStatus::Open,
-        None => state.existing_campaign(id).await?.status,
+        None => state.existing_campaign(id).await?.pool.status,
     };
     let now = Utc::now();
     // The entry's id is the claim on its slot.
     let entry_id = Uuid::now_v7();
     let user_id = user.user_id;
-    let result = take_then_publish_detached(
-        &state,
+    let take = Take {
         pool,
-        entry_id,
+        claim: entry_id,
         user_id,
-        now.timestamp_millis(),
-        1,
-        move |_| CampaignEntrySucceeded {
-            entry_id,
-            campaign_id: id,
-            user_id,
-            created_at: now,
-        },
-    )
+        now_ms: now.timestamp_millis(),
+        per_user_limit: ENTRIES_PER_USER,
+    };
+    let result = take_then_publish_detached(&state, take, move |_| CampaignEntrySucceeded {
+        entry_id,
+        campaign_id: id,
+        user_id,
+        created_at: now,
+    })
     .await;
-    let won = answer(result, "campaign", status)?;
+    let won = answer(result, PoolKind::Campaign, status)?;
     Ok(created(EntryAnswer {
         entry_id: won.entry_id,
         campaign_id: id,

@@ -1,10 +1,7 @@
 //! Coupons: the admin lifecycle of policies, issuing (gate, queue or the
 //! naive DB-lock baseline), and what a user holds.
 
-use super::fcfs::{
-    answer, close_pool, created, invalid, open_pool, take_then_publish_detached, PoolCounters,
-    WindowBody,
-};
+use super::fcfs::{answer, created, take_then_publish_detached, PoolCounters, WindowBody};
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::AppState;
@@ -14,11 +11,12 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stampede_core::coupon::{
-    CouponIssueRequested, CouponIssued, Discount, IssueMode, NewCouponPolicy, RequestStatus,
+    CouponIssueRequested, CouponIssued, CouponPolicy, Discount, IssueMode, NewCouponPolicy,
+    RequestStatus, UserCouponStatus,
 };
-use stampede_core::fcfs::{PoolKind, PoolRef, PoolStatus};
-use stampede_infra::mysql::coupons::{self, CouponPolicy, DbIssue};
-use stampede_infra::mysql::pools::CouponPolicies;
+use stampede_core::fcfs::{PoolKind, PoolRef, PoolStatus, Take};
+use stampede_infra::fcfs_pools::{FcfsPools, PoolChangeError};
+use stampede_infra::mysql::coupons::{self, DbIssue};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -67,26 +65,22 @@ pub struct PolicyView {
 
 impl AppState {
     async fn policy_view(&self, policy: &CouponPolicy) -> Result<PolicyView, ApiError> {
-        let pool = PoolRef {
-            kind: PoolKind::Coupon,
-            id: policy.id,
-        };
-        let gate_stock = self.infra.gate.snapshot_stock(pool).await?;
+        let gate_stock = self.infra.gate.snapshot_stock(coupon(policy.id)).await?;
         Ok(PolicyView {
             id: policy.id,
             name: policy.name.clone(),
             discount: policy.discount,
             per_user_limit: policy.per_user_limit,
-            issue_opens_at: policy.window.opens_at,
-            issue_closes_at: policy.window.closes_at,
+            issue_opens_at: policy.pool.window.opens_at(),
+            issue_closes_at: policy.pool.window.closes_at(),
             valid_days: policy.valid_days,
             issue_mode: policy.mode,
-            status: policy.status,
+            status: policy.pool.status,
             counters: PoolCounters::new(
                 policy.total_stock,
-                policy.remaining,
+                policy.pool.remaining,
                 gate_stock,
-                policy.status,
+                policy.pool.status,
             ),
         })
     }
@@ -94,12 +88,29 @@ impl AppState {
     async fn existing_policy(&self, id: u64) -> Result<CouponPolicy, ApiError> {
         coupons::find_policy(&self.infra.pool, id)
             .await?
-            .ok_or_else(|| policy_not_found(id))
+            .ok_or_else(|| ApiError::pool_not_found(coupon(id)))
+    }
+
+    /// Opens or closes policy `id` (`change`), then answers its view: the
+    /// policy cache forgets it, so issuing sees the change at once.
+    async fn change_policy(
+        &self,
+        id: u64,
+        change: impl std::future::Future<Output = Result<(), PoolChangeError>>,
+    ) -> Result<Json<PolicyView>, ApiError> {
+        change.await?;
+        self.policies.invalidate(&id).await;
+        Ok(Json(
+            self.policy_view(&self.existing_policy(id).await?).await?,
+        ))
     }
 }
 
-fn policy_not_found(id: u64) -> ApiError {
-    ApiError::not_found("POLICY_NOT_FOUND", format!("no coupon policy {id}"))
+fn coupon(id: u64) -> PoolRef {
+    PoolRef {
+        kind: PoolKind::Coupon,
+        id,
+    }
 }
 
 /// Creates a coupon policy (DRAFT).
@@ -120,8 +131,7 @@ pub async fn create_policy(
         window,
         body.valid_days,
         body.issue_mode,
-    )
-    .map_err(invalid)?;
+    )?;
     let id = coupons::insert_policy(&state.infra.pool, &policy).await?;
     let stored = state.existing_policy(id).await?;
     Ok(created(state.policy_view(&stored).await?))
@@ -136,11 +146,8 @@ pub async fn open_policy(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<PolicyView>, ApiError> {
-    open_pool::<CouponPolicies>(&state, id, policy_not_found(id)).await?;
-    state.policies.invalidate(&id).await;
-    Ok(Json(
-        state.policy_view(&state.existing_policy(id).await?).await?,
-    ))
+    let pools = FcfsPools::new(&state.infra);
+    state.change_policy(id, pools.open(coupon(id))).await
 }
 
 /// Closes a policy for good; later requests are refused with CLOSED.
@@ -152,11 +159,8 @@ pub async fn close_policy(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<PolicyView>, ApiError> {
-    close_pool::<CouponPolicies>(&state, id, policy_not_found(id)).await?;
-    state.policies.invalidate(&id).await;
-    Ok(Json(
-        state.policy_view(&state.existing_policy(id).await?).await?,
-    ))
+    let pools = FcfsPools::new(&state.infra);
+    state.change_policy(id, pools.close(coupon(id))).await
 }
 
 /// A policy with its live counters.
@@ -205,35 +209,30 @@ pub async fn issue(
     let policy = state
         .policy(id)
         .await?
-        .ok_or_else(|| policy_not_found(id))?;
+        .ok_or_else(|| ApiError::pool_not_found(coupon(id)))?;
     let now = Utc::now();
     match policy.mode {
         IssueMode::Gate => {
-            let pool = PoolRef {
-                kind: PoolKind::Coupon,
-                id,
-            };
             // The coupon's id is the claim on its unit.
             let issue_id = Uuid::now_v7();
             let (user_id, expires_at) = (user.user_id, policy.expiry_for(now));
-            let result = take_then_publish_detached(
-                &state,
-                pool,
-                issue_id,
+            let take = Take {
+                pool: coupon(id),
+                claim: issue_id,
                 user_id,
-                now.timestamp_millis(),
-                policy.per_user_limit,
-                move |ordinal| CouponIssued {
-                    issue_id,
-                    policy_id: id,
-                    user_id,
-                    ordinal,
-                    issued_at: now,
-                    expires_at,
-                },
-            )
+                now_ms: now.timestamp_millis(),
+                per_user_limit: policy.per_user_limit,
+            };
+            let result = take_then_publish_detached(&state, take, move |ordinal| CouponIssued {
+                issue_id,
+                policy_id: id,
+                user_id,
+                ordinal,
+                issued_at: now,
+                expires_at,
+            })
             .await;
-            let won = answer(result, "coupon", policy.status)?;
+            let won = answer(result, PoolKind::Coupon, policy.pool.status)?;
             let body = IssueAnswer::Issued {
                 issue_id: won.issue_id,
                 policy_id: id,
@@ -243,12 +242,7 @@ pub async fn issue(
         }
         IssueMode::Queue => queue(&state, &policy, user.user_id, now).await,
         IssueMode::DbLock => {
-            if policy.status != PoolStatus::Open || !policy.window.contains(now) {
-                return Err(ApiError::unprocessable(
-                    "NOT_OPEN",
-                    "this coupon is not open",
-                ));
-            }
+            policy.pool.admits(now)?;
             let (outcome, issue_id) =
                 coupons::issue_with_row_lock(&state.infra.pool, &policy, user.user_id, now).await?;
             let label = match outcome {
@@ -284,9 +278,7 @@ async fn queue(
     user_id: u64,
     now: DateTime<Utc>,
 ) -> Result<(StatusCode, Json<IssueAnswer>), ApiError> {
-    if policy.status == PoolStatus::Closed {
-        return Err(ApiError::unprocessable("CLOSED", "this coupon is closed"));
-    }
+    policy.queues(now)?;
     let request = CouponIssueRequested {
         request_id: Uuid::now_v7(),
         policy_id: policy.id,
@@ -358,7 +350,8 @@ pub struct UserCouponView {
     policy_id: u64,
     policy_name: String,
     ordinal: u32,
-    status: String,
+    #[schema(value_type = String)]
+    status: UserCouponStatus,
     issued_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 }

@@ -3,9 +3,39 @@
 //! user buy the campaign's product (verified by payments).
 
 use crate::events::{topics, DomainEvent};
+use crate::fcfs::{IssueWindow, NewPool, PoolError, PoolKind, PoolRef, PoolState, Winner};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+/// How many winning entries of one campaign a user may hold.
+pub const ENTRIES_PER_USER: u32 = 1;
+
+/// A validated request to create a campaign: a pool whose stock is its
+/// winning slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCampaign(NewPool);
+
+impl NewCampaign {
+    pub fn parse(name: &str, total_slots: u64, window: IssueWindow) -> Result<Self, PoolError> {
+        NewPool::parse(name, total_slots, "total_slots", window).map(Self)
+    }
+
+    /// The name, slots and window.
+    pub fn pool(&self) -> &NewPool {
+        &self.0
+    }
+}
+
+/// A stored campaign.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Campaign {
+    pub id: u64,
+    pub name: String,
+    pub total_slots: u64,
+    /// Status, slots not yet persisted as entries, and window.
+    pub pool: PoolState,
+}
 
 /// A winning entry, published before the user hears "won"; persisted as a
 /// `campaign_entries` row by a batch consumer.
@@ -24,5 +54,18 @@ impl DomainEvent for CampaignEntrySucceeded {
     }
     fn aggregate_id(&self) -> String {
         self.campaign_id.to_string()
+    }
+}
+
+impl Winner for CampaignEntrySucceeded {
+    fn pool(&self) -> PoolRef {
+        PoolRef {
+            kind: PoolKind::Campaign,
+            id: self.campaign_id,
+        }
+    }
+
+    fn claim(&self) -> Uuid {
+        self.entry_id
     }
 }

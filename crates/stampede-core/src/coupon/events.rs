@@ -1,6 +1,7 @@
 //! Coupon events.
 
 use crate::events::{topics, DomainEvent};
+use crate::fcfs::{PoolKind, PoolRef, Winner};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -24,6 +25,19 @@ impl DomainEvent for CouponIssued {
     }
     fn aggregate_id(&self) -> String {
         self.policy_id.to_string()
+    }
+}
+
+impl Winner for CouponIssued {
+    fn pool(&self) -> PoolRef {
+        PoolRef {
+            kind: PoolKind::Coupon,
+            id: self.policy_id,
+        }
+    }
+
+    fn claim(&self) -> Uuid {
+        self.issue_id
     }
 }
 

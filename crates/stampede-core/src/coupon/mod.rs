@@ -7,6 +7,6 @@ mod request;
 mod user_coupon;
 
 pub use events::{CouponIssueRequested, CouponIssued};
-pub use policy::{Discount, IssueMode, NewCouponPolicy};
+pub use policy::{CouponPolicy, Discount, IssueMode, NewCouponPolicy};
 pub use request::RequestStatus;
 pub use user_coupon::{InvalidTransition, UserCouponStatus};

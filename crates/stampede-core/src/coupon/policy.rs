@@ -1,6 +1,7 @@
 //! Coupon policies and their rules.
 
-use crate::fcfs::{IssueWindow, PoolError};
+use crate::fcfs::{IssueWindow, NewPool, NotAdmitted, PoolError, PoolState};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What a coupon takes off a price.
@@ -59,17 +60,14 @@ impl IssueMode {
 /// A validated request to create a policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCouponPolicy {
-    pub name: String,
-    pub discount: Discount,
-    pub total_stock: u64,
-    pub per_user_limit: u32,
-    pub window: IssueWindow,
-    pub valid_days: u32,
-    pub mode: IssueMode,
+    pool: NewPool,
+    discount: Discount,
+    per_user_limit: u32,
+    valid_days: u32,
+    mode: IssueMode,
 }
 
-/// Upper bounds that keep Redis counters and SQL columns comfortably in range.
-const MAX_STOCK: u64 = 100_000_000;
+/// Upper bounds that keep Redis marks and SQL columns comfortably in range.
 const MAX_PER_USER: u32 = 100;
 const MAX_VALID_DAYS: u32 = 3650;
 
@@ -85,10 +83,7 @@ impl NewCouponPolicy {
         mode: IssueMode,
     ) -> Result<Self, PoolError> {
         let invalid = |m: &str| Err(PoolError::Invalid(m.to_owned()));
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return invalid("name must be 1-200 characters");
-        }
+        let pool = NewPool::parse(name, total_stock, "total_stock", window)?;
         match discount {
             Discount::Fixed { amount: 0 } => return invalid("a fixed discount must be positive"),
             Discount::Percent { percent, .. } if !(1..=100).contains(&percent) => {
@@ -99,9 +94,6 @@ impl NewCouponPolicy {
             }
             _ => {}
         }
-        if !(1..=MAX_STOCK).contains(&total_stock) {
-            return invalid("total_stock must be between 1 and 100000000");
-        }
         if !(1..=MAX_PER_USER).contains(&per_user_limit) {
             return invalid("per_user_limit must be between 1 and 100");
         }
@@ -109,25 +101,77 @@ impl NewCouponPolicy {
             return invalid("valid_days must be between 1 and 3650");
         }
         Ok(Self {
-            name: name.to_owned(),
+            pool,
             discount,
-            total_stock,
             per_user_limit,
-            window,
             valid_days,
             mode,
         })
+    }
+
+    /// The name, stock and window.
+    pub fn pool(&self) -> &NewPool {
+        &self.pool
+    }
+
+    pub fn discount(&self) -> Discount {
+        self.discount
+    }
+
+    pub fn per_user_limit(&self) -> u32 {
+        self.per_user_limit
+    }
+
+    pub fn valid_days(&self) -> u32 {
+        self.valid_days
+    }
+
+    pub fn mode(&self) -> IssueMode {
+        self.mode
+    }
+}
+
+/// A stored coupon policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CouponPolicy {
+    pub id: u64,
+    pub name: String,
+    pub discount: Discount,
+    pub total_stock: u64,
+    pub per_user_limit: u32,
+    pub valid_days: u32,
+    pub mode: IssueMode,
+    /// Status, remaining stock and window.
+    pub pool: PoolState,
+}
+
+impl CouponPolicy {
+    /// When a coupon issued at `at` stops being valid.
+    pub fn expiry_for(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        at + Duration::days(i64::from(self.valid_days))
+    }
+
+    /// Whether queue mode takes a request made at `at` into its queue:
+    /// every request is queued unless the policy is closed. The queue's
+    /// consumer then decides each one in arrival order with
+    /// [`PoolState::admits`] at the time it was made (so a request queued
+    /// outside the window, or while the policy was a draft, is rejected
+    /// NOT_OPEN there, not here).
+    pub fn queues(&self, at: DateTime<Utc>) -> Result<(), NotAdmitted> {
+        match self.pool.admits(at) {
+            Err(NotAdmitted::Closed) => Err(NotAdmitted::Closed),
+            _ => Ok(()),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{Duration, Utc};
+    use crate::fcfs::PoolStatus;
 
     fn window() -> IssueWindow {
-        let now = Utc::now();
-        IssueWindow::new(now, now + Duration::hours(1)).unwrap()
+        IssueWindow::the_next_hour()
     }
 
     #[test]
@@ -164,5 +208,42 @@ mod tests {
             cap: 10,
         };
         assert!(NewCouponPolicy::parse("p", bad, 1, 1, window(), 30, IssueMode::Gate).is_err());
+    }
+
+    fn policy(status: PoolStatus) -> CouponPolicy {
+        CouponPolicy {
+            id: 1,
+            name: "p".into(),
+            discount: Discount::Fixed { amount: 1 },
+            total_stock: 10,
+            per_user_limit: 1,
+            valid_days: 30,
+            mode: IssueMode::Queue,
+            pool: PoolState {
+                status,
+                remaining: 10,
+                window: window(),
+            },
+        }
+    }
+
+    #[test]
+    fn coupons_expire_valid_days_after_their_issue() {
+        let at = Utc::now();
+        assert_eq!(
+            policy(PoolStatus::Open).expiry_for(at),
+            at + Duration::days(30)
+        );
+    }
+
+    #[test]
+    fn queue_mode_queues_every_request_but_those_for_a_closed_policy() {
+        let late = window().closes_at() + Duration::hours(1);
+        assert_eq!(policy(PoolStatus::Open).queues(late), Ok(()));
+        assert_eq!(policy(PoolStatus::Draft).queues(late), Ok(()));
+        assert_eq!(
+            policy(PoolStatus::Closed).queues(Utc::now()),
+            Err(NotAdmitted::Closed)
+        );
     }
 }

@@ -1,22 +1,12 @@
 //! Campaigns and their entries in MariaDB.
 
 use super::coupons::utc;
+use super::pools::stored_pool;
 use super::winners::WinnerTable;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::MySqlPool;
-use stampede_core::campaign::CampaignEntrySucceeded;
-use stampede_core::fcfs::{IssueWindow, PoolKind, PoolStatus};
-use uuid::Uuid;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Campaign {
-    pub id: u64,
-    pub name: String,
-    pub total_slots: u64,
-    pub remaining: u64,
-    pub window: IssueWindow,
-    pub status: PoolStatus,
-}
+use stampede_core::campaign::{Campaign, CampaignEntrySucceeded, NewCampaign};
+use stampede_core::fcfs::{PoolKind, PoolStatus};
 
 #[derive(sqlx::FromRow)]
 struct CampaignRecord {
@@ -29,20 +19,16 @@ struct CampaignRecord {
     status: String,
 }
 
-pub async fn insert_campaign(
-    pool: &MySqlPool,
-    name: &str,
-    slots: u64,
-    window: IssueWindow,
-) -> Result<u64, sqlx::Error> {
+pub async fn insert_campaign(pool: &MySqlPool, campaign: &NewCampaign) -> Result<u64, sqlx::Error> {
+    let new = campaign.pool();
     let result = sqlx::query(
         "INSERT INTO campaigns (name, total_slots, remaining, opens_at, closes_at, status) VALUES (?, ?, ?, ?, ?, ?)",
     )
-    .bind(name)
-    .bind(slots)
-    .bind(slots)
-    .bind(window.opens_at.naive_utc())
-    .bind(window.closes_at.naive_utc())
+    .bind(new.name())
+    .bind(new.stock())
+    .bind(new.stock())
+    .bind(new.window().opens_at().naive_utc())
+    .bind(new.window().closes_at().naive_utc())
     .bind(PoolStatus::Draft.as_str())
     .execute(pool)
     .await?;
@@ -58,19 +44,11 @@ pub async fn find_campaign(pool: &MySqlPool, id: u64) -> Result<Option<Campaign>
     .await?;
     record
         .map(|r| {
-            let status = PoolStatus::parse(&r.status).ok_or_else(|| {
-                sqlx::Error::Decode(format!("campaigns.status of {} is invalid", r.id).into())
-            })?;
             Ok(Campaign {
+                pool: stored_pool("campaigns", &r.status, r.remaining, r.opens_at, r.closes_at)?,
                 id: r.id,
                 name: r.name,
                 total_slots: r.total_slots,
-                remaining: r.remaining,
-                window: IssueWindow {
-                    opens_at: utc(r.opens_at),
-                    closes_at: utc(r.closes_at),
-                },
-                status,
             })
         })
         .transpose()
@@ -99,16 +77,7 @@ impl WinnerTable for CampaignEntries {
     type Winner = CampaignEntrySucceeded;
     const INSERT_HEAD: &'static str =
         "INSERT IGNORE INTO campaign_entries (id, user_id, campaign_id, created_at) ";
-    const POOL_TABLE: &'static str = "campaigns";
     const KIND: PoolKind = PoolKind::Campaign;
-
-    fn pool_id(winner: &CampaignEntrySucceeded) -> u64 {
-        winner.campaign_id
-    }
-
-    fn claim(winner: &CampaignEntrySucceeded) -> Uuid {
-        winner.entry_id
-    }
 
     fn bind(
         row: &mut sqlx::query_builder::Separated<'_, '_, sqlx::MySql, &'static str>,

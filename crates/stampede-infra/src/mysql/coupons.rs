@@ -1,33 +1,15 @@
 //! Coupon policies and user coupons in MariaDB.
 
+use super::pools::stored_pool;
+use super::stored_status;
 use super::winners::WinnerTable;
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use sqlx::{MySqlConnection, MySqlPool};
-use stampede_core::coupon::{CouponIssued, Discount, IssueMode, NewCouponPolicy, UserCouponStatus};
-use stampede_core::fcfs::{IssueWindow, PoolKind, PoolStatus};
+use stampede_core::coupon::{
+    CouponIssued, CouponPolicy, Discount, IssueMode, NewCouponPolicy, UserCouponStatus,
+};
+use stampede_core::fcfs::{PoolKind, PoolStatus};
 use uuid::Uuid;
-
-/// A `coupon_policies` row, typed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CouponPolicy {
-    pub id: u64,
-    pub name: String,
-    pub discount: Discount,
-    pub total_stock: u64,
-    pub remaining: u64,
-    pub per_user_limit: u32,
-    pub window: IssueWindow,
-    pub valid_days: u32,
-    pub mode: IssueMode,
-    pub status: PoolStatus,
-}
-
-impl CouponPolicy {
-    /// When a coupon issued at `at` stops being valid.
-    pub fn expiry_for(&self, at: DateTime<Utc>) -> DateTime<Utc> {
-        at + Duration::days(i64::from(self.valid_days))
-    }
-}
 
 #[derive(sqlx::FromRow)]
 struct PolicyRecord {
@@ -67,15 +49,16 @@ impl TryFrom<PolicyRecord> for CouponPolicy {
             id: r.id,
             discount,
             total_stock: r.total_stock,
-            remaining: r.remaining,
             per_user_limit: r.per_user_limit,
-            window: IssueWindow {
-                opens_at: utc(r.issue_opens_at),
-                closes_at: utc(r.issue_closes_at),
-            },
             valid_days: r.valid_days,
             mode: IssueMode::parse(&r.issue_mode).ok_or_else(|| corrupt("issue_mode"))?,
-            status: PoolStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
+            pool: stored_pool(
+                "coupon_policies",
+                &r.status,
+                r.remaining,
+                r.issue_opens_at,
+                r.issue_closes_at,
+            )?,
             name: r.name,
         })
     }
@@ -90,26 +73,27 @@ const POLICY_COLUMNS: &str =
      per_user_limit, issue_opens_at, issue_closes_at, valid_days, issue_mode, status";
 
 pub async fn insert_policy(pool: &MySqlPool, policy: &NewCouponPolicy) -> Result<u64, sqlx::Error> {
-    let (kind, value, cap) = match policy.discount {
+    let (kind, value, cap) = match policy.discount() {
         Discount::Fixed { amount } => ("FIXED", amount, None),
         Discount::Percent { percent, cap } => ("PERCENT", u64::from(percent), Some(cap)),
     };
+    let new = policy.pool();
     let result = sqlx::query(
         "INSERT INTO coupon_policies (name, discount_kind, discount_value, discount_cap, total_stock, remaining, \
          per_user_limit, issue_opens_at, issue_closes_at, valid_days, issue_mode, status) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(&policy.name)
+    .bind(new.name())
     .bind(kind)
     .bind(value)
     .bind(cap)
-    .bind(policy.total_stock)
-    .bind(policy.total_stock)
-    .bind(policy.per_user_limit)
-    .bind(policy.window.opens_at.naive_utc())
-    .bind(policy.window.closes_at.naive_utc())
-    .bind(policy.valid_days)
-    .bind(policy.mode.as_str())
+    .bind(new.stock())
+    .bind(new.stock())
+    .bind(policy.per_user_limit())
+    .bind(new.window().opens_at().naive_utc())
+    .bind(new.window().closes_at().naive_utc())
+    .bind(policy.valid_days())
+    .bind(policy.mode().as_str())
     .bind(PoolStatus::Draft.as_str())
     .execute(pool)
     .await?;
@@ -133,16 +117,7 @@ impl WinnerTable for UserCoupons {
     type Winner = CouponIssued;
     const INSERT_HEAD: &'static str =
         "INSERT IGNORE INTO user_coupons (id, policy_id, user_id, ordinal, status, issued_at, expires_at) ";
-    const POOL_TABLE: &'static str = "coupon_policies";
     const KIND: PoolKind = PoolKind::Coupon;
-
-    fn pool_id(winner: &CouponIssued) -> u64 {
-        winner.policy_id
-    }
-
-    fn claim(winner: &CouponIssued) -> Uuid {
-        winner.issue_id
-    }
 
     fn bind(
         row: &mut sqlx::query_builder::Separated<'_, '_, sqlx::MySql, &'static str>,
@@ -159,43 +134,80 @@ impl WinnerTable for UserCoupons {
 }
 
 /// A user coupon as its owner sees it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct UserCouponRecord {
     pub id: String,
     pub user_id: u64,
     pub policy_id: u64,
     pub policy_name: String,
     pub ordinal: u32,
-    pub status: String,
+    pub status: UserCouponStatus,
     pub issued_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
 }
+
+/// A [`UserCouponRecord`] as stored; an unknown status is an error.
+#[derive(sqlx::FromRow)]
+struct StoredUserCoupon {
+    id: String,
+    user_id: u64,
+    policy_id: u64,
+    policy_name: String,
+    ordinal: u32,
+    status: String,
+    issued_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+}
+
+impl TryFrom<StoredUserCoupon> for UserCouponRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(r: StoredUserCoupon) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            status: stored_status(
+                UserCouponStatus::parse(&r.status),
+                "user_coupons.status",
+                &r.status,
+            )?,
+            id: r.id,
+            user_id: r.user_id,
+            policy_id: r.policy_id,
+            policy_name: r.policy_name,
+            ordinal: r.ordinal,
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+/// User coupons with their policy's name, as [`UserCouponRecord`]s.
+const USER_COUPONS: &str =
+    "SELECT c.id, c.user_id, c.policy_id, p.name AS policy_name, c.ordinal, c.status, c.issued_at, c.expires_at \
+     FROM user_coupons c JOIN coupon_policies p ON p.id = c.policy_id";
 
 pub async fn coupons_of_user(
     pool: &MySqlPool,
     user_id: u64,
 ) -> Result<Vec<UserCouponRecord>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT c.id, c.user_id, c.policy_id, p.name AS policy_name, c.ordinal, c.status, c.issued_at, c.expires_at \
-         FROM user_coupons c JOIN coupon_policies p ON p.id = c.policy_id \
-         WHERE c.user_id = ? ORDER BY c.issued_at DESC LIMIT 500",
-    )
+    let stored: Vec<StoredUserCoupon> = sqlx::query_as(&format!(
+        "{USER_COUPONS} WHERE c.user_id = ? ORDER BY c.issued_at DESC LIMIT 500"
+    ))
     .bind(user_id)
     .fetch_all(pool)
-    .await
+    .await?;
+    stored.into_iter().map(UserCouponRecord::try_from).collect()
 }
 
 pub async fn find_user_coupon(
     pool: &MySqlPool,
     id: Uuid,
 ) -> Result<Option<UserCouponRecord>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT c.id, c.user_id, c.policy_id, p.name AS policy_name, c.ordinal, c.status, c.issued_at, c.expires_at \
-         FROM user_coupons c JOIN coupon_policies p ON p.id = c.policy_id WHERE c.id = ?",
-    )
-    .bind(id.to_string())
-    .fetch_optional(pool)
-    .await
+    let stored: Option<StoredUserCoupon> =
+        sqlx::query_as(&format!("{USER_COUPONS} WHERE c.id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await?;
+    stored.map(UserCouponRecord::try_from).transpose()
 }
 
 /// Coupons `user_id` holds of `policy_id`, read on `conn`.

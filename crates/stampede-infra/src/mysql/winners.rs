@@ -5,23 +5,18 @@
 //! changes nothing) and the pool's `remaining` lowered by exactly the rows
 //! inserted, in the caller's transaction, refusing to go below zero.
 
+use super::pools::table;
 use sqlx::{MySqlConnection, QueryBuilder};
-use stampede_core::fcfs::PoolKind;
+use stampede_core::fcfs::{PoolKind, Winner};
 use std::collections::{BTreeMap, HashSet};
-use uuid::Uuid;
 
 /// One kind of winner row.
 pub trait WinnerTable: Send + Sync {
-    type Winner: Send + Sync;
+    type Winner: Winner + Send + Sync;
     /// `INSERT IGNORE INTO <table> (<columns>) `: the head of the statement.
     const INSERT_HEAD: &'static str;
-    /// The pool table holding `remaining` (`coupon_policies`, `campaigns`).
-    const POOL_TABLE: &'static str;
-    /// Which gate pools the winners came from.
+    /// Which gate pools the winners came from (their table holds `remaining`).
     const KIND: PoolKind;
-    fn pool_id(winner: &Self::Winner) -> u64;
-    /// The claim the gate opened on the winner's unit (the row's id).
-    fn claim(winner: &Self::Winner) -> Uuid;
     fn bind(
         row: &mut sqlx::query_builder::Separated<'_, '_, sqlx::MySql, &'static str>,
         winner: &Self::Winner,
@@ -51,7 +46,10 @@ pub async fn unknown_pools<T: WinnerTable>(
     if ids.is_empty() {
         return Ok(HashSet::new());
     }
-    let mut query = QueryBuilder::new(format!("SELECT id FROM {} WHERE id IN (", T::POOL_TABLE));
+    let mut query = QueryBuilder::new(format!(
+        "SELECT id FROM {} WHERE id IN (",
+        table(T::KIND).table
+    ));
     let mut list = query.separated(", ");
     for id in ids {
         list.push_bind(*id);
@@ -67,14 +65,15 @@ pub async fn insert_winners<T: WinnerTable>(
     conn: &mut MySqlConnection,
     winners: &[&T::Winner],
 ) -> Result<u64, WinnerError> {
+    let pool_table = table(T::KIND).table;
     let mut by_pool: BTreeMap<u64, Vec<&T::Winner>> = BTreeMap::new();
     for winner in winners {
-        by_pool.entry(T::pool_id(winner)).or_default().push(winner);
+        by_pool.entry(winner.pool().id).or_default().push(winner);
     }
     let ids: HashSet<u64> = by_pool.keys().copied().collect();
     if let Some(&pool_id) = unknown_pools::<T>(conn, &ids).await?.iter().next() {
         return Err(WinnerError::UnknownPool {
-            table: T::POOL_TABLE,
+            table: pool_table,
             pool_id,
         });
     }
@@ -86,7 +85,7 @@ pub async fn insert_winners<T: WinnerTable>(
         if inserted > 0 {
             let lowered = sqlx::query(&format!(
                 "UPDATE {} SET remaining = remaining - ? WHERE id = ? AND remaining >= ?",
-                T::POOL_TABLE
+                pool_table
             ))
             .bind(inserted)
             .bind(pool_id)
@@ -96,7 +95,7 @@ pub async fn insert_winners<T: WinnerTable>(
             .rows_affected();
             if lowered != 1 {
                 return Err(WinnerError::OverIssue {
-                    table: T::POOL_TABLE,
+                    table: pool_table,
                     pool_id,
                     inserted,
                 });

@@ -27,17 +27,14 @@ impl CouponRequests {
         format!("{}coupon-request:{user_id}:{request_id}", self.prefix)
     }
 
+    /// Sets the status of a decided request (the consumer's verdict).
     pub async fn set(
         &self,
         user_id: u64,
         request_id: Uuid,
         status: &RequestStatus,
     ) -> Result<(), RedisError> {
-        let json = serde_json::to_string(status).expect("statuses serialise");
-        self.redis
-            .clone()
-            .set_ex(self.key(user_id, request_id), json, self.ttl_secs)
-            .await
+        self.write(user_id, request_id, status, false).await
     }
 
     /// Sets `status` unless the request already has one: the route marks a
@@ -49,12 +46,24 @@ impl CouponRequests {
         request_id: Uuid,
         status: &RequestStatus,
     ) -> Result<(), RedisError> {
+        self.write(user_id, request_id, status, true).await
+    }
+
+    /// `SET key status EX ttl`, with `NX` when `only_if_absent`.
+    async fn write(
+        &self,
+        user_id: u64,
+        request_id: Uuid,
+        status: &RequestStatus,
+        only_if_absent: bool,
+    ) -> Result<(), RedisError> {
         let json = serde_json::to_string(status).expect("statuses serialise");
-        redis::cmd("SET")
-            .arg(self.key(user_id, request_id))
-            .arg(json)
-            .arg("NX")
-            .arg("EX")
+        let mut set = redis::cmd("SET");
+        set.arg(self.key(user_id, request_id)).arg(json);
+        if only_if_absent {
+            set.arg("NX");
+        }
+        set.arg("EX")
             .arg(self.ttl_secs)
             .query_async::<Option<String>>(&mut self.redis.clone())
             .await

@@ -19,7 +19,7 @@ use super::RedisConnection;
 use async_trait::async_trait;
 use redis::{AsyncCommands, RedisError, Script};
 use stampede_core::fcfs::{
-    Gate, GateOutcome, IssueWindow, PoolKind, PoolRef, Revocation, WinnerLedger,
+    Gate, GateOutcome, IssueWindow, PoolKind, PoolRef, Revocation, Take, WinnerLedger,
 };
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -105,8 +105,8 @@ impl FcfsGate {
         OPEN.key(self.key(pool, "stock"))
             .key(self.key(pool, "meta"))
             .arg(stock)
-            .arg(window.opens_at.timestamp_millis())
-            .arg(window.closes_at.timestamp_millis())
+            .arg(window.opens_at().timestamp_millis())
+            .arg(window.closes_at().timestamp_millis())
             .invoke_async::<i64>(&mut self.redis.clone())
             .await
             .map(|_| ())
@@ -201,8 +201,8 @@ impl FcfsGate {
             .key(self.key(pool, "open_claims"))
             .key(self.key(pool, "claims"))
             .arg(truth.remaining)
-            .arg(truth.window.opens_at.timestamp_millis())
-            .arg(truth.window.closes_at.timestamp_millis())
+            .arg(truth.window.opens_at().timestamp_millis())
+            .arg(truth.window.closes_at().timestamp_millis())
             .arg(u8::from(truth.closed));
         for (user, held) in &truth.holders {
             invocation.arg(*user).arg(*held);
@@ -291,14 +291,14 @@ pub struct LedgerStats {
 impl Gate for FcfsGate {
     type Error = RedisError;
 
-    async fn try_take(
-        &self,
-        pool: PoolRef,
-        claim: Uuid,
-        user_id: u64,
-        now_ms: i64,
-        per_user_limit: u32,
-    ) -> Result<GateOutcome, RedisError> {
+    async fn try_take(&self, take: &Take) -> Result<GateOutcome, RedisError> {
+        let &Take {
+            pool,
+            claim,
+            user_id,
+            now_ms,
+            per_user_limit,
+        } = take;
         let token_ttl = match pool.kind {
             PoolKind::Campaign => self.entry_token_ttl.as_secs().max(1),
             PoolKind::Coupon => 0,

@@ -22,7 +22,7 @@ use stampede_core::events::topics;
 use stampede_core::fcfs::{PoolKind, PoolRef};
 use stampede_infra::kafka::dead_letter_reader::read_dead_letters;
 use stampede_infra::mysql::coupons;
-use stampede_infra::mysql::pools::{self, CouponPolicies};
+use stampede_infra::mysql::pools;
 use stampede_infra::Infra;
 use std::collections::HashMap;
 use std::fmt;
@@ -153,11 +153,11 @@ pub async fn audit_coupons(infra: &Infra, policy_id: u64) -> anyhow::Result<Audi
     let policy = coupons::find_policy(&infra.pool, policy_id)
         .await?
         .with_context(|| format!("no coupon policy {policy_id}"))?;
-    let holders = pools::holders::<CouponPolicies>(&infra.pool, policy_id).await?;
     let pool = PoolRef {
         kind: PoolKind::Coupon,
         id: policy_id,
     };
+    let holders = pools::holders(&infra.pool, pool).await?;
     let snapshot = infra.gate.snapshot(pool).await?;
     let ledger = infra.gate.ledger_stats(pool).await?;
     let now = chrono::Utc::now().timestamp_millis();
@@ -185,7 +185,7 @@ pub async fn audit_coupons(infra: &Infra, policy_id: u64) -> anyhow::Result<Audi
     Ok(AuditReport {
         policy_id,
         total_stock: policy.total_stock,
-        db_remaining: policy.remaining,
+        db_remaining: policy.pool.remaining,
         db_rows: holders.values().map(|n| u64::from(*n)).sum(),
         redis_stock: snapshot.stock,
         open_claims: ledger.open,

@@ -4,7 +4,7 @@
 use stampede_core::events::topics;
 use stampede_core::fcfs::{PoolKind, PoolRef};
 use stampede_infra::kafka::GroupProgress;
-use stampede_infra::mysql::pools::{self, Campaigns, CouponPolicies};
+use stampede_infra::mysql::pools;
 use stampede_infra::redis::PoolTruth;
 use stampede_infra::Infra;
 use std::collections::HashMap;
@@ -76,17 +76,10 @@ impl PersistProgress {
 
 /// The OPEN pools of `kind`.
 pub async fn open_pools(infra: &Infra, kind: PoolKind) -> Result<Vec<PoolRef>, sqlx::Error> {
-    let ids = match kind {
-        PoolKind::Coupon => pools::open_pools::<CouponPolicies>(&infra.pool).await?,
-        PoolKind::Campaign => pools::open_pools::<Campaigns>(&infra.pool).await?,
-    };
-    Ok(ids.into_iter().map(|id| PoolRef { kind, id }).collect())
+    pools::open_pools(&infra.pool, kind).await
 }
 
 /// What the database says of `pool`.
 pub async fn truth(infra: &Infra, pool: PoolRef) -> Result<Option<PoolTruth>, sqlx::Error> {
-    match pool.kind {
-        PoolKind::Coupon => pools::truth::<CouponPolicies>(&infra.pool, pool.id).await,
-        PoolKind::Campaign => pools::truth::<Campaigns>(&infra.pool, pool.id).await,
-    }
+    pools::truth(&infra.pool, pool).await
 }

@@ -6,12 +6,23 @@ use crate::helpers::*;
 use chrono::Utc;
 use stampede_api::auth::Role;
 use stampede_core::coupon::CouponIssued;
-use stampede_core::fcfs::{Gate, GateOutcome, PoolKind, PoolRef, PoolStatus, Revocation};
-use stampede_infra::mysql::pools::{self, CouponPolicies};
+use stampede_core::fcfs::{Gate, GateOutcome, PoolKind, PoolRef, PoolStatus, Revocation, Take};
+use stampede_infra::mysql::pools;
 use std::time::Duration;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);
+
+/// One unit of `pool` for `user`, at most one per user.
+fn take(pool: PoolRef, claim: Uuid, user: u64, now_ms: i64) -> Take {
+    Take {
+        pool,
+        claim,
+        user_id: user,
+        now_ms,
+        per_user_limit: 1,
+    }
+}
 
 fn winner(claim: Uuid, policy: u64, user: u64) -> CouponIssued {
     CouponIssued {
@@ -37,7 +48,7 @@ async fn a_winner_that_arrives_after_its_claim_was_revoked_is_skipped_not_issued
 
     // A publish reported failed, the unit given back…
     let late = Uuid::now_v7();
-    let taken = gate.try_take(pool, late, 7, now, 1).await.unwrap();
+    let taken = gate.try_take(&take(pool, late, 7, now)).await.unwrap();
     assert!(matches!(taken, GateOutcome::Won { .. }));
     assert_eq!(
         gate.revoke(pool, late, 7).await.unwrap(),
@@ -56,7 +67,7 @@ async fn a_winner_that_arrives_after_its_claim_was_revoked_is_skipped_not_issued
 
     // A claim the consumer settles first cannot be revoked any more.
     let settled = Uuid::now_v7();
-    gate.try_take(pool, settled, 8, now, 1).await.unwrap();
+    gate.try_take(&take(pool, settled, 8, now)).await.unwrap();
     app.infra
         .events
         .publish(&winner(settled, policy, 8))
@@ -117,8 +128,10 @@ async fn a_dead_instances_claims_heal_only_once_the_consumer_has_passed_them() {
     );
     let now = Utc::now().timestamp_millis();
     let (acknowledged, lost) = (Uuid::now_v7(), Uuid::now_v7());
-    dead.try_take(pool, acknowledged, 7, now, 1).await.unwrap();
-    dead.try_take(pool, lost, 8, now, 1).await.unwrap();
+    dead.try_take(&take(pool, acknowledged, 7, now))
+        .await
+        .unwrap();
+    dead.try_take(&take(pool, lost, 8, now)).await.unwrap();
     app.infra
         .events
         .publish(&winner(acknowledged, policy, 7))
@@ -188,20 +201,20 @@ async fn a_pool_caught_between_its_open_status_and_its_gate_is_not_taken_for_los
         app.create_policy(5, "GATE").await,
         app.create_policy(5, "GATE").await,
     );
+    let coupon = |id| PoolRef {
+        kind: PoolKind::Coupon,
+        id,
+    };
     for id in [opening, lost] {
-        assert!(pools::set_status::<CouponPolicies>(
+        assert!(pools::set_status(
             &app.infra.pool,
-            id,
+            coupon(id),
             PoolStatus::Draft,
             PoolStatus::Open
         )
         .await
         .unwrap());
     }
-    let coupon = |id| PoolRef {
-        kind: PoolKind::Coupon,
-        id,
-    };
     rebuilds
         .step(&passed, Utc::now().timestamp_millis())
         .await
@@ -209,7 +222,7 @@ async fn a_pool_caught_between_its_open_status_and_its_gate_is_not_taken_for_los
     let shared = &app;
     let write_gate = |id: u64| async move {
         let app = shared;
-        let state = pools::pool_state::<CouponPolicies>(&app.infra.pool, id)
+        let state = pools::pool_state(&app.infra.pool, coupon(id))
             .await
             .unwrap()
             .unwrap();

@@ -6,7 +6,9 @@ use crate::helpers::*;
 use chrono::Utc;
 use stampede_api::auth::Role;
 use stampede_core::coupon::{CouponIssueRequested, CouponIssued};
-use stampede_core::fcfs::{record_or_revoke, Gate, GateOutcome, PoolKind, PoolRef, TakeError};
+use stampede_core::fcfs::{
+    record_or_revoke, Gate, GateOutcome, PoolKind, PoolRef, Take, TakeError,
+};
 use stampede_infra::kafka::consumer::run_consumer;
 use stampede_infra::kafka::{EventProducer, EventSink};
 use stampede_infra::Infra;
@@ -62,12 +64,14 @@ async fn a_win_that_cannot_be_published_is_given_back_and_nobody_is_told_won() {
     let sink = EventSink::new(dead, app.infra.topics.clone());
     for user in 1..=5 {
         let claim = Uuid::now_v7();
-        let won = app
-            .infra
-            .gate
-            .try_take(pool, claim, user, Utc::now().timestamp_millis(), 1)
-            .await
-            .unwrap();
+        let take = Take {
+            pool,
+            claim,
+            user_id: user,
+            now_ms: Utc::now().timestamp_millis(),
+            per_user_limit: 1,
+        };
+        let won = app.infra.gate.try_take(&take).await.unwrap();
         assert!(matches!(won, GateOutcome::Won { .. }), "{won:?}");
         let winner = CouponIssued {
             issue_id: claim,
@@ -77,7 +81,7 @@ async fn a_win_that_cannot_be_published_is_given_back_and_nobody_is_told_won() {
             issued_at: Utc::now(),
             expires_at: Utc::now(),
         };
-        let result = record_or_revoke(&app.infra.gate, &sink, pool, claim, user, winner).await;
+        let result = record_or_revoke(&app.infra.gate, &sink, &take, winner).await;
         assert!(
             matches!(result, Err(TakeError::NotRecorded(_))),
             "{result:?}"

@@ -46,8 +46,11 @@
 //! goes without a row (an acknowledged event is settled before any healer
 //! may revoke).
 
+mod pool;
+
+pub use pool::{IssueWindow, NewPool, NotAdmitted, PoolError, PoolState, PoolStatus};
+
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
@@ -67,13 +70,19 @@ pub struct PoolRef {
     pub id: u64,
 }
 
+impl PoolKind {
+    /// `coupon` or `campaign`: in gate keys and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Coupon => "coupon",
+            Self::Campaign => "campaign",
+        }
+    }
+}
+
 impl fmt::Display for PoolRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.kind {
-            PoolKind::Coupon => "coupon",
-            PoolKind::Campaign => "campaign",
-        };
-        write!(f, "{kind}:{}", self.id)
+        write!(f, "{}:{}", self.kind.as_str(), self.id)
     }
 }
 
@@ -145,20 +154,25 @@ pub enum Revocation {
     LedgerLost,
 }
 
+/// One request to the gate: a unit of `pool` for `user_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Take {
+    pub pool: PoolRef,
+    /// The claim opened on the unit; the winner's row carries it as its id.
+    pub claim: Uuid,
+    pub user_id: u64,
+    pub now_ms: i64,
+    /// How many wins of the pool one user may hold.
+    pub per_user_limit: u32,
+}
+
 /// The atomic gate (implemented with a Redis Lua script).
 #[async_trait]
 pub trait Gate: Send + Sync {
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Takes a unit for `user_id`, opening the claim `claim` on it.
-    async fn try_take(
-        &self,
-        pool: PoolRef,
-        claim: Uuid,
-        user_id: u64,
-        now_ms: i64,
-        per_user_limit: u32,
-    ) -> Result<GateOutcome, Self::Error>;
+    /// Takes a unit for `take.user_id`, opening the claim `take.claim` on it.
+    async fn try_take(&self, take: &Take) -> Result<GateOutcome, Self::Error>;
 
     /// Gives back the unit of `claim` (taken by `user_id`) if it is still open.
     async fn revoke(
@@ -167,6 +181,14 @@ pub trait Gate: Send + Sync {
         claim: Uuid,
         user_id: u64,
     ) -> Result<Revocation, Self::Error>;
+}
+
+/// A winner's event, as its persisting consumer settles it.
+pub trait Winner {
+    /// The pool whose unit was won.
+    fn pool(&self) -> PoolRef;
+    /// The claim the gate opened on the unit (the winner row's id).
+    fn claim(&self) -> Uuid;
 }
 
 /// The persisting consumer's side of the claims.
@@ -215,9 +237,7 @@ pub enum TakeError<G: std::error::Error + 'static, S: std::error::Error + 'stati
 pub async fn record_or_revoke<G, S, W>(
     gate: &G,
     sink: &S,
-    pool: PoolRef,
-    claim: Uuid,
-    user_id: u64,
+    take: &Take,
     win: W,
 ) -> Result<Taken<W>, TakeError<G::Error, S::Error>>
 where
@@ -227,7 +247,7 @@ where
 {
     match sink.record(&win).await {
         Ok(()) => Ok(Taken::Won(win)),
-        Err(record) => match gate.revoke(pool, claim, user_id).await {
+        Err(record) => match gate.revoke(take.pool, take.claim, take.user_id).await {
             Ok(Revocation::AlreadySettled) => Ok(Taken::Won(win)),
             Ok(Revocation::GivenBack | Revocation::AlreadyRevoked | Revocation::LedgerLost) => {
                 Err(TakeError::NotRecorded(record))
@@ -240,104 +260,9 @@ where
     }
 }
 
-/// The lifecycle of a pool: DRAFT → OPEN → CLOSED; CLOSED is terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PoolStatus {
-    Draft,
-    Open,
-    Closed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PoolError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("a {from:?} pool cannot be {action}")]
-    Transition {
-        from: PoolStatus,
-        action: &'static str,
-    },
-}
-
-impl PoolStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "DRAFT",
-            Self::Open => "OPEN",
-            Self::Closed => "CLOSED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "DRAFT" => Some(Self::Draft),
-            "OPEN" => Some(Self::Open),
-            "CLOSED" => Some(Self::Closed),
-            _ => None,
-        }
-    }
-
-    /// Opening initialises the gate's counter; only a draft can be opened.
-    pub fn open(self) -> Result<Self, PoolError> {
-        match self {
-            Self::Draft => Ok(Self::Open),
-            from => Err(PoolError::Transition {
-                from,
-                action: "opened",
-            }),
-        }
-    }
-
-    /// Closing stops issuance for good.
-    pub fn close(self) -> Result<Self, PoolError> {
-        match self {
-            Self::Draft | Self::Open => Ok(Self::Closed),
-            from => Err(PoolError::Transition {
-                from,
-                action: "closed",
-            }),
-        }
-    }
-}
-
-/// When requests are accepted: `opens_at <= now < closes_at`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IssueWindow {
-    pub opens_at: DateTime<Utc>,
-    pub closes_at: DateTime<Utc>,
-}
-
-impl IssueWindow {
-    pub fn new(opens_at: DateTime<Utc>, closes_at: DateTime<Utc>) -> Result<Self, PoolError> {
-        if closes_at <= opens_at {
-            return Err(PoolError::Invalid(
-                "the window must close after it opens (closes_at > opens_at)".into(),
-            ));
-        }
-        Ok(Self {
-            opens_at,
-            closes_at,
-        })
-    }
-
-    pub fn contains(&self, at: DateTime<Utc>) -> bool {
-        self.opens_at <= at && at < self.closes_at
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn closed_is_terminal_and_only_drafts_open() {
-        assert_eq!(PoolStatus::Draft.open(), Ok(PoolStatus::Open));
-        assert!(PoolStatus::Open.open().is_err());
-        assert_eq!(PoolStatus::Open.close(), Ok(PoolStatus::Closed));
-        assert!(PoolStatus::Closed.close().is_err());
-        assert!(PoolStatus::Closed.open().is_err());
-    }
 
     #[test]
     fn a_missing_counter_of_an_open_pool_means_rebuilding() {
@@ -348,13 +273,5 @@ mod tests {
             GateOutcome::SoldOut.given(PoolStatus::Open),
             GateOutcome::SoldOut
         );
-    }
-
-    #[test]
-    fn windows_are_half_open() {
-        let now = Utc::now();
-        let w = IssueWindow::new(now, now + chrono::Duration::hours(1)).unwrap();
-        assert!(w.contains(w.opens_at));
-        assert!(!w.contains(w.closes_at));
     }
 }
