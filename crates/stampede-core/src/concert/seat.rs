@@ -1,5 +1,6 @@
 //! Seats: a grade, a price and a state.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// AVAILABLE → HELD (a reservation holds it while its buyer pays) → SOLD;
@@ -32,6 +33,15 @@ impl SeatStatus {
         [Self::Available, Self::Held, Self::Sold]
             .into_iter()
             .find(|s| s.as_str() == text)
+    }
+
+    /// The status as of `now`: a HELD seat whose hold has passed is
+    /// available again, though no statement has said so yet.
+    pub fn as_of(self, hold_until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Self {
+        match self {
+            Self::Held if hold_until.is_some_and(|until| until <= now) => Self::Available,
+            status => status,
+        }
     }
 
     pub fn hold(self) -> Result<Self, InvalidSeatTransition> {
@@ -118,5 +128,23 @@ mod tests {
         assert!(SeatGrade::parse("").is_err());
         assert!(SeatGrade::parse("vip").is_err());
         assert!(SeatGrade::parse("SEVENTEEN-LETTERS").is_err());
+    }
+
+    #[test]
+    fn a_hold_that_ran_out_reads_available() {
+        let now = Utc::now();
+        let second = chrono::Duration::seconds(1);
+        assert_eq!(Held.as_of(Some(now), now), Available);
+        assert_eq!(Held.as_of(Some(now - second), now), Available);
+        assert_eq!(Held.as_of(Some(now + second), now), Held);
+        assert_eq!(Held.as_of(None, now), Held);
+    }
+
+    #[test]
+    fn only_held_seats_change_with_time() {
+        let now = Utc::now();
+        let past = Some(now - chrono::Duration::seconds(1));
+        assert_eq!(Available.as_of(past, now), Available);
+        assert_eq!(Sold.as_of(past, now), Sold);
     }
 }

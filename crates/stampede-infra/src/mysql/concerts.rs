@@ -6,7 +6,7 @@ use super::coupons::utc;
 use super::stored_status;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::{MySqlConnection, MySqlPool};
-use stampede_core::concert::{NewConcert, SeatStatus};
+use stampede_core::concert::{NewConcert, ReservationStatus, SeatStatus};
 
 /// A created concert: its id and its schedules' ids, in the order given.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -138,31 +138,38 @@ pub struct Seat {
     pub status: SeatStatus,
 }
 
-/// A HELD seat whose hold has passed is available again, though no
-/// statement has said so yet.
-const EFFECTIVE_STATUS: &str = "CASE WHEN status = 'HELD' AND hold_until <= UTC_TIMESTAMP(3) \
-     THEN 'AVAILABLE' ELSE status END";
-
-type SeatRow = (u64, u64, u32, String, u64, String);
+/// A seat as stored, with the database's clock: the hold is judged against
+/// the same clock that wrote it.
+type SeatRow = (
+    u64,
+    u64,
+    u32,
+    String,
+    u64,
+    String,
+    Option<NaiveDateTime>,
+    NaiveDateTime,
+);
 
 fn seat(
-    (id, schedule_id, seat_number, grade, price, status): SeatRow,
+    (id, schedule_id, seat_number, grade, price, status, hold_until, now): SeatRow,
 ) -> Result<Seat, sqlx::Error> {
+    let stored = stored_status(SeatStatus::parse(&status), "seats.status", &status)?;
     Ok(Seat {
         id,
         schedule_id,
         seat_number,
         grade,
         price,
-        status: stored_status(SeatStatus::parse(&status), "seats.status", &status)?,
+        status: stored.as_of(hold_until.map(utc), utc(now)),
     })
 }
 
 pub async fn seats_of(pool: &MySqlPool, schedule_id: u64) -> Result<Vec<Seat>, sqlx::Error> {
-    let rows: Vec<SeatRow> = sqlx::query_as(&format!(
-        "SELECT id, schedule_id, seat_number, grade, price, {EFFECTIVE_STATUS} \
-         FROM seats WHERE schedule_id = ? ORDER BY seat_number"
-    ))
+    let rows: Vec<SeatRow> = sqlx::query_as(
+        "SELECT id, schedule_id, seat_number, grade, price, status, hold_until, UTC_TIMESTAMP(3) \
+         FROM seats WHERE schedule_id = ? ORDER BY seat_number",
+    )
     .bind(schedule_id)
     .fetch_all(pool)
     .await?;
@@ -185,10 +192,12 @@ pub async fn sold_out(
 ) -> Result<Option<SoldOut>, sqlx::Error> {
     let row: Option<(u64, NaiveDateTime, u32, i64, Option<NaiveDateTime>)> = sqlx::query_as(
         "SELECT sc.concert_id, sc.booking_opens_at, sc.total_seats, \
-                (SELECT COUNT(*) FROM seats s WHERE s.schedule_id = sc.id AND s.status = 'SOLD'), \
-                (SELECT MAX(r.confirmed_at) FROM reservations r WHERE r.schedule_id = sc.id AND r.status = 'CONFIRMED') \
+                (SELECT COUNT(*) FROM seats s WHERE s.schedule_id = sc.id AND s.status = ?), \
+                (SELECT MAX(r.confirmed_at) FROM reservations r WHERE r.schedule_id = sc.id AND r.status = ?) \
          FROM concert_schedules sc WHERE sc.id = ?",
     )
+    .bind(SeatStatus::Sold.as_str())
+    .bind(ReservationStatus::Confirmed.as_str())
     .bind(schedule_id)
     .fetch_optional(conn)
     .await?;

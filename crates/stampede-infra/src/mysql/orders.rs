@@ -4,7 +4,7 @@ use super::coupons::utc;
 use crate::outbox::OutboxWriter;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::MySqlPool;
-use stampede_core::coupon::Discount;
+use stampede_core::coupon::{Discount, UserCouponStatus};
 use stampede_core::events::EventEnvelope;
 use stampede_core::order::{OrderCreated, OrderLine, OrderStatus, Pricing};
 
@@ -170,10 +170,11 @@ pub async fn usable_coupons(
         let row: Option<(String, u64, Option<u64>)> = sqlx::query_as(
             "SELECT p.discount_kind, p.discount_value, p.discount_cap FROM user_coupons c \
              JOIN coupon_policies p ON p.id = c.policy_id \
-             WHERE c.id = ? AND c.user_id = ? AND c.status = 'ISSUED' AND c.expires_at > UTC_TIMESTAMP(3)",
+             WHERE c.id = ? AND c.user_id = ? AND c.status = ? AND c.expires_at > UTC_TIMESTAMP(3)",
         )
         .bind(id)
         .bind(user_id)
+        .bind(UserCouponStatus::Issued.as_str())
         .fetch_optional(pool)
         .await?;
         match row {

@@ -12,6 +12,7 @@ use super::stored_status;
 use crate::outbox::OutboxWriter;
 use chrono::Utc;
 use sqlx::{MySqlConnection, MySqlPool};
+use stampede_core::coupon::UserCouponStatus;
 use stampede_core::events::EventEnvelope;
 use stampede_core::order::{OrderLine, OrderStatus};
 use stampede_core::payment::{
@@ -134,11 +135,13 @@ async fn take_stock(conn: &mut MySqlConnection, lines: &[OrderLine]) -> Result<(
 async fn use_coupons(conn: &mut MySqlConnection, order: &Order) -> Result<(), PaymentError> {
     for coupon in &order.coupon_ids {
         let used = sqlx::query(
-            "UPDATE user_coupons SET status = 'USED', used_at = UTC_TIMESTAMP(3) \
-             WHERE id = ? AND user_id = ? AND status = 'ISSUED' AND expires_at > UTC_TIMESTAMP(3)",
+            "UPDATE user_coupons SET status = ?, used_at = UTC_TIMESTAMP(3) \
+             WHERE id = ? AND user_id = ? AND status = ? AND expires_at > UTC_TIMESTAMP(3)",
         )
+        .bind(UserCouponStatus::Used.as_str())
         .bind(coupon)
         .bind(order.user_id)
+        .bind(UserCouponStatus::Issued.as_str())
         .execute(&mut *conn)
         .await?
         .rows_affected();
@@ -149,17 +152,23 @@ async fn use_coupons(conn: &mut MySqlConnection, order: &Order) -> Result<(), Pa
     Ok(())
 }
 
+/// Writes the transition `from` → `to` that core allowed on the loaded
+/// status; false when the row was no longer `from`.
 async fn set_order_status(
     conn: &mut MySqlConnection,
     order_id: u64,
+    from: OrderStatus,
     to: OrderStatus,
 ) -> Result<bool, sqlx::Error> {
-    let moved = sqlx::query("UPDATE orders SET status = ?, updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND status = 'PENDING'")
-        .bind(to.as_str())
-        .bind(order_id)
-        .execute(conn)
-        .await?
-        .rows_affected();
+    let moved = sqlx::query(
+        "UPDATE orders SET status = ?, updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND status = ?",
+    )
+    .bind(to.as_str())
+    .bind(order_id)
+    .bind(from.as_str())
+    .execute(conn)
+    .await?
+    .rows_affected();
     Ok(moved == 1)
 }
 
@@ -270,8 +279,11 @@ async fn try_pay_with_points(
     let mut tx = pool.begin().await?;
     // Moving the order out of PENDING first locks and checks it in one
     // statement; any refusal below rolls it back with everything else.
-    let paid = OrderStatus::Pending.pay().expect("PENDING can be paid");
-    if !set_order_status(&mut tx, order.id, paid).await? {
+    let moved = match order.status.pay() {
+        Ok(paid) => set_order_status(&mut tx, order.id, order.status, paid).await?,
+        Err(_) => false,
+    };
+    if !moved {
         lock_pending_order(&mut tx, order.id, order.user_id).await?;
         return Err(PaymentError::NotPayable {
             order_id: order.id,
@@ -324,12 +336,12 @@ pub async fn begin_card_payment(
         .ok_or(PaymentError::OrderNotFound(order_id))?;
     let mut tx = pool.begin().await?;
     lock_pending_order(&mut tx, order_id, user_id).await?;
-    let pending: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM payments WHERE order_id = ? AND status = 'PENDING'",
-    )
-    .bind(order_id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let pending: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE order_id = ? AND status = ?")
+            .bind(order_id)
+            .bind(PaymentStatus::Pending.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
     if pending > 0 {
         return Err(PaymentError::InProgress(order_id));
     }
@@ -345,9 +357,10 @@ pub async fn attach_transaction_key(
     payment_id: u64,
     key: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE payments SET transaction_key = ?, updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND status = 'PENDING'")
+    sqlx::query("UPDATE payments SET transaction_key = ?, updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND status = ?")
         .bind(key)
         .bind(payment_id)
+        .bind(PaymentStatus::Pending.as_str())
         .execute(pool)
         .await?;
     Ok(())
@@ -410,12 +423,18 @@ pub async fn settle_card_payment(
     let order = find_order_on(&mut tx, order_id)
         .await?
         .ok_or(PaymentError::OrderNotFound(order_id))?;
-    let order_locked: Option<String> =
+    let order_locked: String =
         sqlx::query_scalar("SELECT status FROM orders WHERE id = ? FOR UPDATE")
             .bind(order_id)
             .fetch_optional(&mut *tx)
-            .await?;
-    let order_pending = order_locked.as_deref() == Some(OrderStatus::Pending.as_str());
+            .await?
+            .ok_or(PaymentError::OrderNotFound(order_id))?;
+    let order_status = stored_status(
+        OrderStatus::parse(&order_locked),
+        "orders.status",
+        &order_locked,
+    )?;
+    let order_pending = order_status == OrderStatus::Pending;
 
     let settlement = match verdict {
         PgVerdict::Failed(reason) => Settlement::Failed(reason),
@@ -445,12 +464,9 @@ pub async fn settle_card_payment(
     match &settlement {
         Settlement::Completed => {
             set_payment(&mut tx, payment_id, PaymentStatus::Success, None, false).await?;
-            set_order_status(
-                &mut tx,
-                order_id,
-                OrderStatus::Pending.complete().expect("PENDING completes"),
-            )
-            .await?;
+            if let Ok(completed) = order_status.complete() {
+                set_order_status(&mut tx, order_id, order_status, completed).await?;
+            }
             let event = NewPayment::of_order(&order, method).succeeded(payment_id);
             outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
         }
@@ -464,13 +480,8 @@ pub async fn settle_card_payment(
                 refund,
             )
             .await?;
-            if order_pending {
-                set_order_status(
-                    &mut tx,
-                    order_id,
-                    OrderStatus::Pending.fail().expect("PENDING fails"),
-                )
-                .await?;
+            if let Ok(failed) = order_status.fail() {
+                set_order_status(&mut tx, order_id, order_status, failed).await?;
             }
             let event = NewPayment::of_order(&order, method).failed(payment_id, reason, refund);
             outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
@@ -490,12 +501,13 @@ async fn set_payment(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE payments SET status = ?, failure_reason = ?, refund_required = ?, updated_at = UTC_TIMESTAMP(3) \
-         WHERE id = ? AND status = 'PENDING'",
+         WHERE id = ? AND status = ?",
     )
     .bind(to.as_str())
     .bind(failure)
     .bind(refund_required)
     .bind(payment_id)
+    .bind(PaymentStatus::Pending.as_str())
     .execute(conn)
     .await?;
     Ok(())
@@ -530,10 +542,16 @@ pub async fn payments_of_order(
 /// Fails an order that has no pending payment (reconciliation's first rule).
 pub async fn fail_unpaid_order(pool: &MySqlPool, order_id: u64) -> Result<bool, sqlx::Error> {
     let mut conn = pool.acquire().await?;
-    set_order_status(
-        &mut conn,
-        order_id,
-        OrderStatus::Pending.fail().expect("PENDING fails"),
-    )
-    .await
+    let stored: Option<String> = sqlx::query_scalar("SELECT status FROM orders WHERE id = ?")
+        .bind(order_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(stored) = stored else {
+        return Ok(false);
+    };
+    let status = stored_status(OrderStatus::parse(&stored), "orders.status", &stored)?;
+    match status.fail() {
+        Ok(failed) => set_order_status(&mut conn, order_id, status, failed).await,
+        Err(_) => Ok(false),
+    }
 }

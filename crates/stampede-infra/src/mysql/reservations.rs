@@ -235,12 +235,13 @@ async fn end_pending(
 ) -> Result<bool, sqlx::Error> {
     let moved = sqlx::query(
         "UPDATE reservations SET status = ?, updated_at = UTC_TIMESTAMP(3), \
-         confirmed_at = IF(? = 'CONFIRMED', UTC_TIMESTAMP(3), confirmed_at) \
-         WHERE id = ? AND status = 'PENDING'",
+         confirmed_at = IF(?, UTC_TIMESTAMP(3), confirmed_at) \
+         WHERE id = ? AND status = ?",
     )
     .bind(to.as_str())
-    .bind(to.as_str())
+    .bind(to == ReservationStatus::Confirmed)
     .bind(id)
+    .bind(ReservationStatus::Pending.as_str())
     .execute(conn)
     .await?
     .rows_affected();
@@ -289,9 +290,9 @@ pub async fn hold_seat(
     }
     let now = Utc::now();
     // A hold that ran out is released before the seat is held again.
-    let from = match seat.status {
-        SeatStatus::Available => SeatStatus::Available,
-        SeatStatus::Held if seat.hold_until.is_some_and(|until| until <= now) => {
+    let from = match (seat.status, seat.status.as_of(seat.hold_until, now)) {
+        (SeatStatus::Available, _) => SeatStatus::Available,
+        (SeatStatus::Held, SeatStatus::Available) => {
             if let Some(stale) = seat.holder {
                 let expired = ReservationStatus::Pending
                     .expire()
@@ -300,7 +301,7 @@ pub async fn hold_seat(
             }
             SeatStatus::Held
         }
-        SeatStatus::Held | SeatStatus::Sold => return Err(HoldError::SeatTaken(request.seat_id)),
+        _ => return Err(HoldError::SeatTaken(request.seat_id)),
     };
     let inserted = sqlx::query(
         "INSERT INTO reservations (user_id, concert_id, schedule_id, seat_id, price, status, hold_id, \
