@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use stampede_core::events::topics;
 use stampede_core::payment::{PaymentSucceeded, Purchase};
+use stampede_infra::mysql::stock_levels;
 use stampede_infra::kafka::consumer::{ConsumedEvent, ConsumerSpec, EventHandler, HandlerError};
 use stampede_infra::notify::{post_json, Mailer, Notice, NotificationLog, NotifySettings};
 use stampede_infra::Infra;
@@ -92,11 +93,7 @@ impl EventHandler for Notifications {
             self.log.once(notice, || self.slack(&text)).await?;
         }
         for line in lines {
-            let stock: Option<u64> =
-                sqlx::query_scalar("SELECT stock FROM product_options WHERE id = ?")
-                    .bind(line.option_id)
-                    .fetch_optional(&self.pool)
-                    .await?;
+            let stock = stock_levels::option_stock(&self.pool, line.option_id).await?;
             let Some(stock) = stock.filter(|s| *s < self.settings.low_stock_threshold) else {
                 continue;
             };

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use stampede_core::events::topics;
 use stampede_core::payment::PaymentSucceeded;
 use stampede_infra::kafka::consumer::{ConsumedEvent, ConsumerSpec, EventHandler, HandlerError};
-use stampede_infra::mysql::ProcessedEvents;
+use stampede_infra::mysql::{transaction_history, ProcessedEvents};
 use stampede_infra::Infra;
 
 pub const NAME: &str = "transaction-history";
@@ -36,19 +36,7 @@ impl EventHandler for TransactionHistory {
         else {
             return Ok(());
         };
-        sqlx::query(
-            "INSERT IGNORE INTO transaction_history \
-             (payment_id, order_id, reservation_id, user_id, amount, method, recorded_at) \
-             VALUES (?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3))",
-        )
-        .bind(paid.payment_id)
-        .bind(paid.purchase.order_id())
-        .bind(paid.purchase.reservation_id())
-        .bind(paid.user_id)
-        .bind(paid.amount)
-        .bind(paid.method.as_str())
-        .execute(&mut *tx)
-        .await?;
+        transaction_history::record(&mut tx, &paid).await?;
         tx.commit().await?;
         Ok(())
     }

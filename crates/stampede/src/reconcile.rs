@@ -13,10 +13,14 @@
 //!   (out of stock → FAILED, refund flagged); FAILED → FAILED;
 //! - anything else (still pending, PG unreachable) → left for the next round.
 
+use anyhow::Context;
 use futures::StreamExt;
 use serde::Deserialize;
 use sqlx::MySqlPool;
+use stampede_core::payment::reconciliation::{self, FirstStep, PgAnswer, PgDecision, StalePayment};
+use stampede_core::payment::PaymentStatus;
 use stampede_infra::mysql::payments::{self, PaymentRef, PgVerdict, Settlement};
+use stampede_infra::mysql::reconciliation::{claim_stale_orders, ClaimRequest};
 use stampede_infra::outbox::OutboxWriter;
 use stampede_infra::pg::{PgClient, PgStatus};
 use std::collections::BTreeMap;
@@ -108,33 +112,12 @@ impl Reconciler {
 
     /// Claims up to `batch_size` stale PENDING orders for `lease_secs`.
     pub async fn claim(&self) -> Result<Vec<u64>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let ids: Vec<u64> = sqlx::query_scalar(
-            "SELECT id FROM orders WHERE status = 'PENDING' \
-             AND created_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
-             AND (reconcile_lease_until IS NULL OR reconcile_lease_until < UTC_TIMESTAMP(3)) \
-             ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED",
-        )
-        .bind(self.settings.stale_after_secs)
-        .bind(self.settings.batch_size)
-        .fetch_all(&mut *tx)
-        .await?;
-        for chunk in ids.chunks(500) {
-            let mut lease = sqlx::QueryBuilder::new(
-                "UPDATE orders SET reconcile_lease_until = UTC_TIMESTAMP(3) + INTERVAL ",
-            );
-            lease
-                .push_bind(self.settings.lease_secs)
-                .push(" SECOND WHERE id IN (");
-            let mut list = lease.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            lease.push(")");
-            lease.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(ids)
+        let request = ClaimRequest {
+            stale_after_secs: self.settings.stale_after_secs,
+            batch_size: self.settings.batch_size,
+            lease_secs: self.settings.lease_secs,
+        };
+        claim_stale_orders(&self.pool, request).await
     }
 
     /// Settles one claimed order by what the PG says of it.
@@ -157,19 +140,49 @@ impl Reconciler {
 
     async fn try_reconcile(&self, order_id: u64) -> anyhow::Result<Outcome> {
         let all = payments::payments_of_order(&self.pool, order_id).await?;
-        let Some(pending) = all.iter().find(|p| p.status == "PENDING") else {
-            payments::fail_unpaid_order(&self.pool, order_id).await?;
-            return Ok(Outcome::FailedNoPayment);
+        let mut pending = None;
+        for payment in &all {
+            let status = PaymentStatus::parse(&payment.status).with_context(|| {
+                format!(
+                    "payment {} has an unknown status {:?}",
+                    payment.id, payment.status
+                )
+            })?;
+            if status == PaymentStatus::Pending {
+                pending = Some(payment);
+                break;
+            }
+        }
+        let stale = match pending {
+            None => StalePayment::Missing,
+            Some(payment) => match payment.transaction_key.as_deref() {
+                None => StalePayment::NeverSent {
+                    payment_id: payment.id,
+                },
+                Some(transaction_key) => StalePayment::Sent { transaction_key },
+            },
         };
-        let Some(key) = pending.transaction_key.as_deref() else {
-            let verdict = PgVerdict::Failed("PG_REQUEST_FAILED: no transaction key".into());
-            self.settle(PaymentRef::Id(pending.id), verdict).await?;
-            return Ok(Outcome::FailedNoTransactionKey);
+        let key = match reconciliation::first_step(stale) {
+            FirstStep::FailUnpaidOrder => {
+                payments::fail_unpaid_order(&self.pool, order_id).await?;
+                return Ok(Outcome::FailedNoPayment);
+            }
+            FirstStep::FailPayment { payment_id, reason } => {
+                self.settle(PaymentRef::Id(payment_id), PgVerdict::Failed(reason))
+                    .await?;
+                return Ok(Outcome::FailedNoTransactionKey);
+            }
+            FirstStep::AskPg { transaction_key } => transaction_key,
         };
-        let verdict = match self.pg.payment_status(key).await? {
-            PgStatus::Success => PgVerdict::Success,
-            PgStatus::Failed(reason) => PgVerdict::Failed(format!("PG_DECLINED: {reason}")),
-            PgStatus::Pending => return Ok(Outcome::StillPending),
+        let answer = match self.pg.payment_status(key).await? {
+            PgStatus::Success => PgAnswer::Success,
+            PgStatus::Failed(reason) => PgAnswer::Declined(reason),
+            PgStatus::Pending => PgAnswer::Pending,
+        };
+        let verdict = match reconciliation::after_pg(answer) {
+            PgDecision::Succeed => PgVerdict::Success,
+            PgDecision::Fail { reason } => PgVerdict::Failed(reason),
+            PgDecision::Wait => return Ok(Outcome::StillPending),
         };
         let failed_at_pg = matches!(verdict, PgVerdict::Failed(_));
         Ok(

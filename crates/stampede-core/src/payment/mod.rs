@@ -1,5 +1,7 @@
 //! Payments: methods, the payment state machine and payment events.
 
+pub mod reconciliation;
+
 use crate::events::{topics, DomainEvent};
 use serde::{Deserialize, Serialize};
 

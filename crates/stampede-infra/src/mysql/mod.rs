@@ -10,10 +10,15 @@ pub mod dlt_replays;
 pub mod idempotency;
 pub mod orders;
 pub mod outage;
+pub mod outbox_backlog;
 pub mod payments;
 pub mod pools;
 mod processed_events;
+pub mod reconciliation;
+pub mod report;
 pub mod reservations;
+pub mod stock_levels;
+pub mod transaction_history;
 pub mod winners;
 
 pub use processed_events::ProcessedEvents;

@@ -21,8 +21,8 @@ use anyhow::Context;
 use stampede_core::events::topics;
 use stampede_core::fcfs::{PoolKind, PoolRef};
 use stampede_infra::kafka::dead_letter_reader::read_dead_letters;
-use stampede_infra::mysql::coupons;
 use stampede_infra::mysql::pools;
+use stampede_infra::mysql::{coupons, outbox_backlog};
 use stampede_infra::Infra;
 use std::collections::HashMap;
 use std::fmt;
@@ -165,12 +165,9 @@ pub async fn audit_coupons(infra: &Infra, policy_id: u64) -> anyhow::Result<Audi
         .gate
         .open_claims_before(pool, now + 1, 10_000_000)
         .await?;
-    let outbox_pending: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND aggregatetype = 'coupon_policy' AND aggregateid = ?",
-    )
-    .bind(policy_id.to_string())
-    .fetch_one(&infra.pool)
-    .await?;
+    let outbox_pending =
+        outbox_backlog::unpublished_of(&infra.pool, "coupon_policy", &policy_id.to_string())
+            .await?;
     // Queue mode does not mark users in Redis: only the counter is compared.
     let marks_apply = policy.mode != stampede_core::coupon::IssueMode::Queue;
     let (marks_without_rows, rows_without_marks) = if marks_apply {

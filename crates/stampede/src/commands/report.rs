@@ -9,10 +9,9 @@
 use crate::configuration::Settings;
 use anyhow::Context;
 use chrono::{NaiveDate, NaiveTime};
-use futures::TryStreamExt;
 use serde::Serialize;
 use sqlx::MySqlPool;
-use std::collections::BTreeMap;
+use stampede_infra::mysql::report::{self, REVENUE_STATUSES};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -44,14 +43,7 @@ pub struct StatusTotal {
     pub amount: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct TopOption {
-    pub option_id: u64,
-    pub product: String,
-    pub option: String,
-    pub quantity: i64,
-    pub revenue: i64,
-}
+pub use stampede_infra::mysql::report::TopOption;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DailyReport {
@@ -67,36 +59,11 @@ pub struct DailyReport {
 pub async fn daily_report(pool: &MySqlPool, date: NaiveDate) -> anyhow::Result<DailyReport> {
     let from = date.and_time(NaiveTime::MIN);
     let to = from + chrono::Duration::days(1);
-    let mut totals: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let mut rows = sqlx::query_as::<_, (String, u64)>(
-        "SELECT status, total FROM orders WHERE created_at >= ? AND created_at < ?",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch(pool);
-    while let Some((status, total)) = rows.try_next().await? {
-        let entry = totals.entry(status).or_default();
-        entry.0 += 1;
-        entry.1 += total;
-    }
-    drop(rows);
-    let top_options: Vec<TopOption> = sqlx::query_as(
-        "SELECT i.option_id, p.name AS product, o.name AS `option`, \
-                CAST(SUM(i.quantity) AS SIGNED) AS quantity, CAST(SUM(i.quantity * i.unit_price) AS SIGNED) AS revenue \
-         FROM order_items i \
-         JOIN orders ord ON ord.id = i.order_id \
-         JOIN product_options o ON o.id = i.option_id \
-         JOIN products p ON p.id = o.product_id \
-         WHERE ord.status IN ('PAID', 'COMPLETED') AND ord.created_at >= ? AND ord.created_at < ? \
-         GROUP BY i.option_id, p.name, o.name ORDER BY quantity DESC, i.option_id LIMIT 10",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
-    let revenue = ["PAID", "COMPLETED"]
+    let totals = report::status_totals(pool, from, to).await?;
+    let top_options = report::top_options(pool, from, to).await?;
+    let revenue = REVENUE_STATUSES
         .iter()
-        .filter_map(|s| totals.get(*s))
+        .filter_map(|s| totals.get(s.as_str()))
         .map(|(_, amount)| amount)
         .sum();
     Ok(DailyReport {

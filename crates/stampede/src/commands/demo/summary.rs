@@ -4,6 +4,7 @@ use super::box_office::BoxOffice;
 use super::client::{metric_sum, Api};
 use super::flash_sale::Sale;
 use super::shop::Shop;
+use stampede_infra::mysql::{outbox_backlog, transaction_history};
 use stampede_infra::Infra;
 use std::time::{Duration, Instant};
 
@@ -42,11 +43,8 @@ pub async fn run(
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut recorded, mut pending, mut lag) = (0, 0, 0.0);
     while Instant::now() < deadline {
-        recorded = history_rows(infra, &paid).await?;
-        pending =
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
-                .fetch_one(&infra.pool)
-                .await?;
+        recorded = transaction_history::recorded_count(&infra.pool, &paid).await?;
+        pending = outbox_backlog::unpublished(&infra.pool).await?;
         lag = metric_sum(&api.metrics().await?, "stampede_consumer_lag");
         if recorded == paid.len() && pending == 0 && lag == 0.0 {
             break;
@@ -101,22 +99,4 @@ pub async fn run(
         }
     );
     Ok(ok)
-}
-
-/// How many of `payments` the transaction-history consumer has recorded.
-async fn history_rows(infra: &Infra, payments: &[u64]) -> anyhow::Result<usize> {
-    let mut recorded = 0;
-    for chunk in payments.chunks(500) {
-        let mut query = sqlx::QueryBuilder::new(
-            "SELECT COUNT(*) FROM transaction_history WHERE payment_id IN (",
-        );
-        let mut list = query.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        query.push(")");
-        let count: i64 = query.build_query_scalar().fetch_one(&infra.pool).await?;
-        recorded += count as usize;
-    }
-    Ok(recorded)
 }
