@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use stampede_core::fcfs::{GateOutcome, NotAdmitted, PoolError, PoolKind, PoolRef};
+use stampede_core::order::PlacementRefusal;
 use stampede_infra::fcfs_pools::PoolChangeError;
 use std::borrow::Cow;
 use utoipa::ToSchema;
@@ -195,6 +196,20 @@ impl From<NotAdmitted> for ApiError {
             NotAdmitted::Closed => Self::unprocessable("CLOSED", "this coupon is closed"),
             NotAdmitted::NotOpened | NotAdmitted::OutsideWindow => {
                 Self::unprocessable("NOT_OPEN", "this coupon is not open")
+            }
+        }
+    }
+}
+
+/// An order the loaded catalog refuses.
+impl From<PlacementRefusal> for ApiError {
+    fn from(refusal: PlacementRefusal) -> Self {
+        match refusal {
+            PlacementRefusal::OptionNotFound(_) => {
+                Self::not_found("OPTION_NOT_FOUND", refusal.to_string())
+            }
+            PlacementRefusal::SeveralCampaigns => {
+                Self::unprocessable("INVALID_BODY", refusal.to_string())
             }
         }
     }

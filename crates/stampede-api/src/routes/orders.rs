@@ -1,4 +1,5 @@
-//! Orders: create (validated, priced, PENDING, `order.created`) and read.
+//! Orders: create (parsed and priced by `stampede_core::order::NewOrder`,
+//! PENDING, `order.created`) and read.
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiPath, ErrorBody};
@@ -11,9 +12,8 @@ use axum::response::Response;
 use axum::Json;
 use bytes::Bytes;
 use serde::Deserialize;
-use stampede_core::order::{price, OrderLine, Quantity};
+use stampede_core::order::{price, NewOrder, OfferedOption, PricedLines};
 use stampede_infra::mysql::{catalog, orders, payments};
-use std::collections::BTreeSet;
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -62,63 +62,31 @@ pub async fn create_order(
 }
 
 async fn place(state: &AppState, user_id: u64, request: CreateOrder) -> Result<u64, ApiError> {
-    let invalid = |m: String| ApiError::unprocessable("INVALID_BODY", m);
-    if request.items.is_empty() || request.items.len() > 20 {
-        return Err(invalid("an order has 1-20 items".into()));
-    }
-    let option_ids: BTreeSet<u64> = request.items.iter().map(|i| i.option_id).collect();
-    if option_ids.len() != request.items.len() {
-        return Err(invalid("each option may appear once".into()));
-    }
-    let max_coupons = state.payments.max_coupons_per_order;
-    let coupons: BTreeSet<&String> = request.coupon_ids.iter().collect();
-    if coupons.len() != request.coupon_ids.len() || coupons.len() > max_coupons {
-        return Err(invalid(format!("up to {max_coupons} distinct coupons")));
-    }
-    let quantities = request
+    let items: Vec<(u64, u32)> = request
         .items
         .iter()
-        .map(|i| Quantity::parse(i.quantity).map(|q| (i.option_id, q)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(invalid)?;
-    let ids: Vec<u64> = option_ids.into_iter().collect();
-    let options = catalog::find_options(&state.infra.pool, &ids).await?;
-    if options.len() != ids.len() {
-        let missing = ids
-            .iter()
-            .find(|id| !options.iter().any(|o| o.id == **id))
-            .copied()
-            .unwrap_or_default();
-        return Err(ApiError::not_found(
-            "OPTION_NOT_FOUND",
-            format!("no option {missing}"),
-        ));
-    }
-    let campaigns: BTreeSet<u64> = options.iter().filter_map(|o| o.campaign_id).collect();
-    if campaigns.len() > 1 {
-        return Err(invalid(
-            "one order may hold products of one campaign at most".into(),
-        ));
-    }
-    let campaign_id = campaigns.into_iter().next();
+        .map(|i| (i.option_id, i.quantity))
+        .collect();
+    let order = NewOrder::parse(
+        &items,
+        request.coupon_ids,
+        state.payments.max_coupons_per_order,
+    )
+    .map_err(|m| ApiError::unprocessable("INVALID_BODY", m))?;
+    let options: Vec<OfferedOption> = catalog::find_options(&state.infra.pool, &order.option_ids())
+        .await?
+        .iter()
+        .map(|o| OfferedOption {
+            id: o.id,
+            price: o.price,
+            campaign_id: o.campaign_id,
+        })
+        .collect();
+    let PricedLines { lines, campaign_id } = order.price_with(&options)?;
     if let Some(campaign) = campaign_id {
         verify_entry(state, user_id, campaign).await?;
     }
-    let lines: Vec<OrderLine> = quantities
-        .iter()
-        .map(|(option_id, quantity)| {
-            let option = options
-                .iter()
-                .find(|o| o.id == *option_id)
-                .expect("checked above");
-            OrderLine {
-                option_id: *option_id,
-                quantity: quantity.get(),
-                unit_price: option.price,
-            }
-        })
-        .collect();
-    let discounts = orders::usable_coupons(&state.infra.pool, user_id, &request.coupon_ids)
+    let discounts = orders::usable_coupons(&state.infra.pool, user_id, order.coupon_ids())
         .await?
         .ok_or_else(|| {
             ApiError::conflict(
@@ -133,7 +101,7 @@ async fn place(state: &AppState, user_id: u64, request: CreateOrder) -> Result<u
         user_id,
         &lines,
         pricing,
-        &request.coupon_ids,
+        order.coupon_ids(),
         campaign_id,
     )
     .await?)

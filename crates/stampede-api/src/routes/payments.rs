@@ -11,7 +11,8 @@ use axum::response::Response;
 use axum::Json;
 use bytes::Bytes;
 use serde::Deserialize;
-use stampede_infra::mysql::payments::{self, PaymentError, PaymentRef, PgVerdict, Settlement};
+use stampede_core::payment::{Card, PgVerdict};
+use stampede_infra::mysql::payments::{self, PaymentError, PaymentRef, Settlement};
 use stampede_infra::pg::signature;
 use stampede_infra::pg::PgError;
 use utoipa::ToSchema;
@@ -98,16 +99,8 @@ async fn pay_by_card(
     card_type: &str,
     card_no: &str,
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let digits = card_no.chars().filter(|c| *c != '-').collect::<String>();
-    if !(12..=19).contains(&digits.len())
-        || !digits.chars().all(|c| c.is_ascii_digit())
-        || card_type.trim().is_empty()
-    {
-        return Err(ApiError::unprocessable(
-            "INVALID_CARD",
-            "card_no must be 12-19 digits and card_type non-empty",
-        ));
-    }
+    let card =
+        Card::parse(card_type, card_no).map_err(|m| ApiError::unprocessable("INVALID_CARD", m))?;
     let (payment_id, order) =
         payments::begin_card_payment(&state.infra.pool, order_id, user_id).await?;
     let requested = state
@@ -115,8 +108,8 @@ async fn pay_by_card(
         .request_payment(
             order_id,
             order.pricing.total,
-            card_type,
-            card_no,
+            card.card_type(),
+            card.number(),
             &format!("stampede-payment-{payment_id}"),
         )
         .await;
@@ -195,19 +188,8 @@ pub async fn callback(
         return Err(unauthorized("the signature does not match"));
     }
     let callback: Callback = parse_json(&body)?;
-    let verdict = match callback.status.as_str() {
-        "SUCCESS" => PgVerdict::Success,
-        "FAILED" => PgVerdict::Failed(format!(
-            "PG_DECLINED: {}",
-            callback.reason.unwrap_or_default()
-        )),
-        other => {
-            return Err(ApiError::unprocessable(
-                "INVALID_BODY",
-                format!("unknown status {other}"),
-            ))
-        }
-    };
+    let verdict = PgVerdict::from_callback(&callback.status, callback.reason.as_deref())
+        .map_err(|m| ApiError::unprocessable("INVALID_BODY", m))?;
     let settlement = payments::settle_card_payment(
         &state.infra.pool,
         &state.infra.outbox,

@@ -1,5 +1,8 @@
 //! Orders: lines, pricing with coupons, and the order state machine.
 
+mod new_order;
+pub use new_order::{NewOrder, OfferedOption, PlacementRefusal, PricedLines, MAX_LINES};
+
 use crate::coupon::Discount;
 use crate::events::{topics, DomainEvent};
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,8 @@
 //! Payments: methods, the payment state machine and payment events.
 
+mod card;
 pub mod reconciliation;
+pub use card::{Card, PgVerdict, INVALID_CARD};
 
 use crate::events::{topics, DomainEvent};
 use serde::{Deserialize, Serialize};

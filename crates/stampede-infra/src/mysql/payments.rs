@@ -16,7 +16,7 @@ use stampede_core::coupon::UserCouponStatus;
 use stampede_core::events::EventEnvelope;
 use stampede_core::order::{OrderLine, OrderStatus};
 use stampede_core::payment::{
-    PaidLine, PaymentFailed, PaymentMethod, PaymentStatus, PaymentSucceeded, Purchase,
+    PaidLine, PaymentFailed, PaymentMethod, PaymentStatus, PaymentSucceeded, PgVerdict, Purchase,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -364,13 +364,6 @@ pub async fn attach_transaction_key(
         .execute(pool)
         .await?;
     Ok(())
-}
-
-/// What the PG decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PgVerdict {
-    Success,
-    Failed(String),
 }
 
 /// What settling a card payment did.
