@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use stampede_core::fcfs::{GateOutcome, NotAdmitted, PoolError, PoolKind, PoolRef};
 use stampede_core::order::PlacementRefusal;
+use stampede_core::payment::PaymentRefusal;
 use stampede_infra::fcfs_pools::PoolChangeError;
+use stampede_infra::mysql::payments::PaymentError;
 use std::borrow::Cow;
 use utoipa::ToSchema;
 
@@ -197,6 +199,44 @@ impl From<NotAdmitted> for ApiError {
             NotAdmitted::NotOpened | NotAdmitted::OutsideWindow => {
                 Self::unprocessable("NOT_OPEN", "this coupon is not open")
             }
+        }
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(error: PaymentError) -> Self {
+        match error {
+            PaymentError::Refused(refusal) => refusal.into(),
+            PaymentError::Database(db) => ApiError::database(&db),
+        }
+    }
+}
+
+impl From<PaymentRefusal> for ApiError {
+    fn from(refusal: PaymentRefusal) -> Self {
+        let message = refusal.to_string();
+        match refusal {
+            PaymentRefusal::OrderNotFound(_) => Self::not_found("ORDER_NOT_FOUND", message),
+            // Only a PG callback names a payment by its transaction key, and
+            // the PG decides on its own clock: under load its verdict can come
+            // before the shop has written the key the PG answered with (a
+            // moment later). 503 with Retry-After makes the PG send it again,
+            // where a 404 would make it give up and leave the payment to the
+            // reconciler.
+            PaymentRefusal::PaymentNotFound(key) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PAYMENT_NOT_RECORDED",
+                format!("no payment holds transaction {key} yet; send the callback again"),
+            )
+            .with_header(axum::http::header::RETRY_AFTER, "1".to_owned()),
+            PaymentRefusal::OutOfStock(_) => {
+                let code = refusal.code();
+                Self::conflict("OUT_OF_STOCK", format!("{message} ({code})"))
+            }
+            PaymentRefusal::InsufficientPoints => Self::conflict("INSUFFICIENT_POINTS", message),
+            PaymentRefusal::CouponNotUsable => Self::conflict("COUPON_NOT_USABLE", message),
+            PaymentRefusal::NotPayable { .. } => Self::conflict("ORDER_NOT_PAYABLE", message),
+            PaymentRefusal::InProgress(_) => Self::conflict("PAYMENT_IN_PROGRESS", message),
         }
     }
 }

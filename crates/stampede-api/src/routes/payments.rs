@@ -12,7 +12,7 @@ use axum::Json;
 use bytes::Bytes;
 use serde::Deserialize;
 use stampede_core::payment::{Card, PgVerdict};
-use stampede_infra::mysql::payments::{self, PaymentError, PaymentRef, Settlement};
+use stampede_infra::mysql::payments::{self, PaymentRef, Settlement};
 use stampede_infra::pg::signature;
 use stampede_infra::pg::PgError;
 use utoipa::ToSchema;
@@ -22,45 +22,6 @@ use utoipa::ToSchema;
 pub enum PayBody {
     Points,
     Card { card_type: String, card_no: String },
-}
-
-impl From<PaymentError> for ApiError {
-    fn from(error: PaymentError) -> Self {
-        let code = error.code();
-        match error {
-            PaymentError::OrderNotFound(_) => {
-                ApiError::not_found("ORDER_NOT_FOUND", error.to_string())
-            }
-            // Only a PG callback names a payment by its transaction key, and
-            // the PG decides on its own clock: under load its verdict can come
-            // before the shop has written the key the PG answered with (a
-            // moment later). 503 with Retry-After makes the PG send it again,
-            // where a 404 would make it give up and leave the payment to the
-            // reconciler.
-            PaymentError::PaymentNotFound(key) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "PAYMENT_NOT_RECORDED",
-                format!("no payment holds transaction {key} yet; send the callback again"),
-            )
-            .with_header(axum::http::header::RETRY_AFTER, "1".to_owned()),
-            PaymentError::OutOfStock(_) => {
-                ApiError::conflict("OUT_OF_STOCK", format!("{error} ({code})"))
-            }
-            PaymentError::InsufficientPoints => {
-                ApiError::conflict("INSUFFICIENT_POINTS", error.to_string())
-            }
-            PaymentError::CouponNotUsable => {
-                ApiError::conflict("COUPON_NOT_USABLE", error.to_string())
-            }
-            PaymentError::NotPayable { .. } => {
-                ApiError::conflict("ORDER_NOT_PAYABLE", error.to_string())
-            }
-            PaymentError::InProgress(_) => {
-                ApiError::conflict("PAYMENT_IN_PROGRESS", error.to_string())
-            }
-            PaymentError::Database(db) => ApiError::database(&db),
-        }
-    }
 }
 
 /// Pays an order. POINTS: 201 paid at once. CARD: 202 pending until the PG

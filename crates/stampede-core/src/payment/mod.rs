@@ -2,7 +2,9 @@
 
 mod card;
 pub mod reconciliation;
+mod refusal;
 pub use card::{Card, PgVerdict, INVALID_CARD};
+pub use refusal::PaymentRefusal;
 
 use crate::events::{topics, DomainEvent};
 use serde::{Deserialize, Serialize};

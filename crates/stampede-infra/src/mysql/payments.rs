@@ -16,25 +16,14 @@ use stampede_core::coupon::UserCouponStatus;
 use stampede_core::events::EventEnvelope;
 use stampede_core::order::{OrderLine, OrderStatus};
 use stampede_core::payment::{
-    PaidLine, PaymentFailed, PaymentMethod, PaymentStatus, PaymentSucceeded, PgVerdict, Purchase,
+    PaidLine, PaymentFailed, PaymentMethod, PaymentRefusal, PaymentStatus, PaymentSucceeded,
+    PgVerdict, Purchase,
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
-    #[error("no order {0}")]
-    OrderNotFound(u64),
-    #[error("order {order_id} is {status:?}; only PENDING orders can be paid")]
-    NotPayable { order_id: u64, status: OrderStatus },
-    #[error("order {0} already has a card payment in progress")]
-    InProgress(u64),
-    #[error("option {0} is out of stock")]
-    OutOfStock(u64),
-    #[error("the points balance is lower than the order total")]
-    InsufficientPoints,
-    #[error("a coupon of the order is no longer usable")]
-    CouponNotUsable,
-    #[error("no payment for transaction {0}")]
-    PaymentNotFound(String),
+    #[error(transparent)]
+    Refused(#[from] PaymentRefusal),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -43,23 +32,14 @@ impl PaymentError {
     /// The stable code clients and `payment.failed` consumers see.
     pub fn code(&self) -> String {
         match self {
-            Self::OrderNotFound(_) => "ORDER_NOT_FOUND".into(),
-            Self::NotPayable { .. } => "ORDER_NOT_PAYABLE".into(),
-            Self::InProgress(_) => "PAYMENT_IN_PROGRESS".into(),
-            Self::OutOfStock(option) => format!("OUT_OF_STOCK:{option}"),
-            Self::InsufficientPoints => "INSUFFICIENT_POINTS".into(),
-            Self::CouponNotUsable => "COUPON_NOT_USABLE".into(),
-            Self::PaymentNotFound(_) => "PAYMENT_NOT_FOUND".into(),
+            Self::Refused(refusal) => refusal.code(),
             Self::Database(_) => "DATABASE".into(),
         }
     }
 
     /// Whether the attempt failed for a business reason worth a `payment.failed` event.
     fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            Self::OutOfStock(_) | Self::InsufficientPoints | Self::CouponNotUsable
-        )
+        matches!(self, Self::Refused(refusal) if refusal.fails_the_attempt())
     }
 }
 
@@ -103,10 +83,10 @@ async fn lock_pending_order(
             .await?;
     let (_, status) = row
         .filter(|(owner, _)| *owner == user_id)
-        .ok_or(PaymentError::OrderNotFound(order_id))?;
+        .ok_or(PaymentRefusal::OrderNotFound(order_id))?;
     let status = stored_status(OrderStatus::parse(&status), "orders.status", &status)?;
     if status != OrderStatus::Pending {
-        return Err(PaymentError::NotPayable { order_id, status });
+        return Err(PaymentRefusal::NotPayable { order_id, status }.into());
     }
     Ok(())
 }
@@ -125,7 +105,7 @@ async fn take_stock(conn: &mut MySqlConnection, lines: &[OrderLine]) -> Result<(
                 .await?
                 .rows_affected();
         if taken != 1 {
-            return Err(PaymentError::OutOfStock(line.option_id));
+            return Err(PaymentRefusal::OutOfStock(line.option_id).into());
         }
     }
     Ok(())
@@ -146,7 +126,7 @@ async fn use_coupons(conn: &mut MySqlConnection, order: &Order) -> Result<(), Pa
         .await?
         .rows_affected();
         if used != 1 {
-            return Err(PaymentError::CouponNotUsable);
+            return Err(PaymentRefusal::CouponNotUsable.into());
         }
     }
     Ok(())
@@ -253,7 +233,7 @@ pub async fn pay_with_points(
     let order = find_order(pool, order_id)
         .await?
         .filter(|o| o.user_id == user_id)
-        .ok_or(PaymentError::OrderNotFound(order_id))?;
+        .ok_or(PaymentRefusal::OrderNotFound(order_id))?;
     let mut attempt = 0;
     let result = loop {
         attempt += 1;
@@ -285,13 +265,14 @@ async fn try_pay_with_points(
     };
     if !moved {
         lock_pending_order(&mut tx, order.id, order.user_id).await?;
-        return Err(PaymentError::NotPayable {
+        return Err(PaymentRefusal::NotPayable {
             order_id: order.id,
             status: order.status,
-        });
+        }
+        .into());
     }
     if !take_points(&mut tx, order.user_id, order.pricing.total).await? {
-        return Err(PaymentError::InsufficientPoints);
+        return Err(PaymentRefusal::InsufficientPoints.into());
     }
     use_coupons(&mut tx, order).await?;
     let payment = NewPayment::of_order(order, PaymentMethod::Points);
@@ -333,7 +314,7 @@ pub async fn begin_card_payment(
     let order = find_order(pool, order_id)
         .await?
         .filter(|o| o.user_id == user_id)
-        .ok_or(PaymentError::OrderNotFound(order_id))?;
+        .ok_or(PaymentRefusal::OrderNotFound(order_id))?;
     let mut tx = pool.begin().await?;
     lock_pending_order(&mut tx, order_id, user_id).await?;
     let pending: i64 =
@@ -343,7 +324,7 @@ pub async fn begin_card_payment(
             .fetch_one(&mut *tx)
             .await?;
     if pending > 0 {
-        return Err(PaymentError::InProgress(order_id));
+        return Err(PaymentRefusal::InProgress(order_id).into());
     }
     let payment = NewPayment::of_order(&order, PaymentMethod::Card);
     let payment_id = insert_payment(&mut tx, &payment, PaymentStatus::Pending, None).await?;
@@ -407,7 +388,7 @@ pub async fn settle_card_payment(
     .fetch_optional(&mut *tx)
     .await?;
     let (payment_id, order_id, status) =
-        row.ok_or_else(|| PaymentError::PaymentNotFound(value.clone()))?;
+        row.ok_or_else(|| PaymentRefusal::PaymentNotFound(value.clone()))?;
     if PaymentStatus::parse(&status) != Some(PaymentStatus::Pending) {
         return Ok(Settlement::AlreadySettled);
     }
@@ -415,13 +396,13 @@ pub async fn settle_card_payment(
     // would starve the pool under concurrency.
     let order = find_order_on(&mut tx, order_id)
         .await?
-        .ok_or(PaymentError::OrderNotFound(order_id))?;
+        .ok_or(PaymentRefusal::OrderNotFound(order_id))?;
     let order_locked: String =
         sqlx::query_scalar("SELECT status FROM orders WHERE id = ? FOR UPDATE")
             .bind(order_id)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or(PaymentError::OrderNotFound(order_id))?;
+            .ok_or(PaymentRefusal::OrderNotFound(order_id))?;
     let order_status = stored_status(
         OrderStatus::parse(&order_locked),
         "orders.status",
