@@ -7,6 +7,7 @@
 //! Measured in the same run as Stampede's route, the ratio between the two
 //! says what Stampede costs, whatever the machine's speed that day.
 
+use crate::outbox::OutboxWriter;
 use sqlx::{MySqlPool, QueryBuilder};
 use stampede_core::events::EventEnvelope;
 use stampede_core::order::OrderStatus;
@@ -133,19 +134,7 @@ pub async fn bare_points_payment(
     .bind(PaymentStatus::Success.as_str())
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO outbox (id, aggregatetype, aggregateid, type, schema_version, payload, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(event.event_id.to_string())
-    .bind(&event.aggregate_type)
-    .bind(&event.aggregate_id)
-    .bind(&event.event_type)
-    .bind(event.schema_version)
-    .bind(event.payload.to_string())
-    .bind(event.occurred_at.naive_utc())
-    .execute(&mut *tx)
-    .await?;
+    OutboxWriter::new().append(&mut tx, event).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -8,17 +8,15 @@
 //! the same run through the same HTTP client. Every mode must issue exactly
 //! the stock; the run fails otherwise.
 
+use super::closed_model::{burst, ms, Burst};
 use super::harness::{self, BenchApp};
 use super::open_model::{self, ArrivalRate};
-use super::progress;
 use super::report::{Goal, Report};
 use crate::configuration::Settings;
 use axum::routing::post;
-use futures::StreamExt;
-use hdrhistogram::Histogram;
 use stampede_api::auth::{JwtKeys, Role};
 use stampede_infra::mysql::bench::coupons_of_policy;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -78,59 +76,6 @@ struct ModeResult {
     exact: bool,
 }
 
-pub(super) struct Burst {
-    pub rate: f64,
-    pub latency: Histogram<u64>,
-    pub statuses: Vec<u16>,
-    pub ended: Instant,
-}
-
-/// Fires `requests` requests built by `request(n)`, `concurrency` in flight.
-pub(super) async fn burst(
-    args: &FcfsBenchArgs,
-    label: &str,
-    quiet: bool,
-    request: impl Fn(usize) -> reqwest::RequestBuilder,
-) -> anyhow::Result<Burst> {
-    let bar = progress(args.requests as u64, label);
-    if quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let started = Instant::now();
-    let answers: Vec<(u16, Duration)> = futures::stream::iter((0..args.requests).map(|n| {
-        let (request, bar) = (request(n), bar.clone());
-        async move {
-            let sent = Instant::now();
-            let status = request
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0);
-            bar.inc(1);
-            (status, sent.elapsed())
-        }
-    }))
-    .buffer_unordered(args.concurrency)
-    .collect()
-    .await;
-    let ended = Instant::now();
-    bar.finish_and_clear();
-    let mut latency = Histogram::<u64>::new(3)?;
-    for (_, took) in &answers {
-        latency.record(took.as_micros().max(1) as u64)?;
-    }
-    Ok(Burst {
-        rate: answers.len() as f64 / (ended - started).as_secs_f64(),
-        latency,
-        statuses: answers.into_iter().map(|(s, _)| s).collect(),
-        ended,
-    })
-}
-
-pub(super) fn ms(latency: &Histogram<u64>, quantile: f64) -> f64 {
-    latency.value_at_quantile(quantile) as f64 / 1000.0
-}
-
 async fn run_mode(
     app: &BenchApp,
     http: &reqwest::Client,
@@ -145,7 +90,7 @@ async fn run_mode(
     };
     let id = open_policy(http, &app.address, &app.settings, args.stock, wire).await?;
     let url = app.url(&format!("/coupons/{id}/issue"));
-    let result = burst(args, name, args.json, |n| {
+    let result = burst(args.requests, args.concurrency, name, args.json, |n| {
         http.post(&url).bearer_auth(&tokens[n % tokens.len()])
     })
     .await?;
@@ -239,7 +184,14 @@ pub(super) async fn ceiling(
     let server = tokio::spawn(async move {
         axum::serve(listener, axum::Router::new().route("/", post(handler))).await
     });
-    let result = burst(args, "bare EVALSHA", args.json, |_| http.post(&url)).await;
+    let result = burst(
+        args.requests,
+        args.concurrency,
+        "bare EVALSHA",
+        args.json,
+        |_| http.post(&url),
+    )
+    .await;
     server.abort();
     result
 }

@@ -9,7 +9,8 @@
 //! commands per request (the coordination every instance pays, counted by
 //! Redis itself) and in latency.
 
-use super::fcfs::{burst, ceiling, ms, open_policy, FcfsBenchArgs};
+use super::closed_model::{burst, ms};
+use super::fcfs::{ceiling, open_policy, FcfsBenchArgs};
 use super::report::Report;
 use crate::configuration::Settings;
 use anyhow::Context;
@@ -159,7 +160,7 @@ async fn spread_burst(
         .collect();
     let label = format!("gate on {}", targets.len());
     let before = redis_commands(&infra.redis).await;
-    let result = burst(args, &label, args.json, |n| {
+    let result = burst(args.requests, args.concurrency, &label, args.json, |n| {
         http.post(&urls[n % urls.len()])
             .bearer_auth(&tokens[n % tokens.len()])
     })

@@ -3,6 +3,7 @@
 //! [`report`] for the shape every benchmark reports in.
 
 mod all;
+mod closed_model;
 mod fcfs;
 mod fleet;
 mod harness;
@@ -33,31 +34,30 @@ pub enum BenchCommand {
     All(all::AllBenchArgs),
 }
 
+impl BenchCommand {
+    fn json(&self) -> bool {
+        match self {
+            BenchCommand::Outbox(args) => args.json,
+            BenchCommand::Fcfs(args) => args.json,
+            BenchCommand::Payments(args) => args.json,
+            BenchCommand::Reconcile(args) => args.json,
+            BenchCommand::All(args) => args.json,
+        }
+    }
+}
+
 pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()> {
-    let (reports, json) = match command {
-        BenchCommand::Outbox(args) => {
-            let json = args.json;
-            (vec![outbox::run(settings, args).await?], json)
-        }
-        BenchCommand::Fcfs(args) => {
-            let json = args.json;
-            (vec![fcfs::run(settings, args).await?], json)
-        }
-        BenchCommand::Payments(args) => {
-            let json = args.json;
-            (vec![payments::run(settings, args).await?], json)
-        }
-        BenchCommand::Reconcile(args) => {
-            let json = args.json;
-            (vec![reconcile::run(settings, args).await?], json)
-        }
-        BenchCommand::All(args) => {
-            let json = args.json;
-            (all::run(settings, args).await?, json)
-        }
+    let json = command.json();
+    let reports = match command {
+        BenchCommand::Outbox(args) => vec![outbox::run(settings, args).await?],
+        BenchCommand::Fcfs(args) => vec![fcfs::run(settings, args).await?],
+        BenchCommand::Payments(args) => vec![payments::run(settings, args).await?],
+        BenchCommand::Reconcile(args) => vec![reconcile::run(settings, args).await?],
+        BenchCommand::All(args) => all::run(settings, args).await?,
     };
     report::print(&reports, json)
 }
+
 /// A progress bar with Stampede's style.
 pub(crate) fn progress(total: u64, label: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total);

@@ -146,10 +146,7 @@ async fn claim_loop_rate(
     batch: u32,
     quiet: bool,
 ) -> anyhow::Result<f64> {
-    let backlog: Vec<EventEnvelope> = (0..events)
-        .map(|n| EventEnvelope::wrap(&ping(run, n)))
-        .collect();
-    bench::seed_outbox(&infra.pool, &backlog).await?;
+    bench::seed_outbox(&infra.pool, &backlog(run, events)).await?;
     let bar = progress(events, "bare claim loop");
     bar.set_draw_target(draw_target(quiet));
     let started = Instant::now();
@@ -169,6 +166,13 @@ async fn claim_loop_rate(
         "the claim loop marked {marked} of {events} rows"
     );
     Ok(events as f64 / elapsed.as_secs_f64())
+}
+
+/// `events` pings as outbox envelopes, for a committed backlog.
+fn backlog(run: Uuid, events: u64) -> Vec<EventEnvelope> {
+    (0..events)
+        .map(|n| EventEnvelope::wrap(&ping(run, n)))
+        .collect()
 }
 
 fn ping(run: Uuid, n: u64) -> ProbePinged {
@@ -212,10 +216,7 @@ async fn end_to_end_rate(
     stop: CancellationToken,
 ) -> anyhow::Result<f64> {
     // The backlog is committed first (not timed), then the relay is started.
-    let backlog: Vec<EventEnvelope> = (0..events)
-        .map(|n| EventEnvelope::wrap(&ping(run, n)))
-        .collect();
-    bench::seed_outbox(&infra.pool, &backlog).await?;
+    bench::seed_outbox(&infra.pool, &backlog(run, events)).await?;
     let before = recorder.count() as u64;
     let bar = progress(events, "outbox end to end");
     bar.set_draw_target(draw_target(quiet));

@@ -12,7 +12,7 @@
 //! options) behind a bare handler, with no authentication, idempotency or
 //! domain checks around it.
 
-use super::fcfs::ms;
+use super::closed_model::{burst, ms, Burst};
 use super::harness;
 use super::progress;
 use super::report::{Goal, Report};
@@ -20,8 +20,6 @@ use crate::configuration::Settings;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
-use futures::StreamExt;
-use hdrhistogram::Histogram;
 use stampede_api::auth::{JwtKeys, Role};
 use stampede_core::events::EventEnvelope;
 use stampede_core::order::{price, OrderLine};
@@ -29,7 +27,6 @@ use stampede_core::payment::{PaidLine, PaymentMethod, PaymentSucceeded, Purchase
 use stampede_infra::mysql::{bench, catalog, orders};
 use stampede_infra::Infra;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
 pub struct PaymentsBenchArgs {
@@ -112,66 +109,9 @@ async fn seed(infra: &Infra, args: &PaymentsBenchArgs, label: &str) -> anyhow::R
     Ok(work)
 }
 
-/// What a run of payments answered, and how fast.
-struct Paid {
-    rate: f64,
-    elapsed: Duration,
-    latency: Histogram<u64>,
-    statuses: Vec<u16>,
-}
-
-impl Paid {
-    fn count(&self, status: u16) -> usize {
-        self.statuses.iter().filter(|s| **s == status).count()
-    }
-}
-
-/// Sends one request per order, `concurrency` in flight.
-async fn pay_all(
-    work: &[Work],
-    args: &PaymentsBenchArgs,
-    label: &str,
-    request: impl Fn(usize, Work) -> reqwest::RequestBuilder,
-) -> anyhow::Result<Paid> {
-    let bar = progress(work.len() as u64, label);
-    if args.json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let started = Instant::now();
-    let answers: Vec<(u16, Duration)> =
-        futures::stream::iter(work.iter().enumerate().map(|(n, &w)| {
-            let (request, bar) = (request(n, w), bar.clone());
-            async move {
-                let sent = Instant::now();
-                let status = request
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
-                    .unwrap_or(0);
-                bar.inc(1);
-                (status, sent.elapsed())
-            }
-        }))
-        .buffer_unordered(args.concurrency)
-        .collect()
-        .await;
-    let elapsed = started.elapsed();
-    bar.finish_and_clear();
-    let mut latency = Histogram::<u64>::new(3)?;
-    for (_, took) in &answers {
-        latency.record(took.as_micros().max(1) as u64)?;
-    }
-    Ok(Paid {
-        rate: answers.len() as f64 / elapsed.as_secs_f64(),
-        elapsed,
-        latency,
-        statuses: answers.into_iter().map(|(s, _)| s).collect(),
-    })
-}
-
 /// The ceiling: the bare points transaction (`mysql::bench`) behind a bare
 /// axum handler, on a database of its own seeded like Stampede's.
-async fn bare_transaction(settings: &Settings, args: &PaymentsBenchArgs) -> anyhow::Result<Paid> {
+async fn bare_transaction(settings: &Settings, args: &PaymentsBenchArgs) -> anyhow::Result<Burst> {
     let settings = harness::isolated(settings.clone(), "payments_ceiling");
     harness::drop_database(&settings).await?;
     let infra = Infra::connect(settings.infra()).await?;
@@ -213,9 +153,13 @@ async fn bare_transaction(settings: &Settings, args: &PaymentsBenchArgs) -> anyh
         .with_state(Arc::new(work.clone()));
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let http = harness::client(args.concurrency);
-    let paid = pay_all(&work, args, "bare transaction", |n, _| {
-        http.post(format!("{base}/{n}"))
-    })
+    let paid = burst(
+        work.len(),
+        args.concurrency,
+        "bare transaction",
+        args.json,
+        |n| http.post(format!("{base}/{n}")),
+    )
     .await;
     server.abort();
     infra.pool.close().await;
@@ -237,11 +181,18 @@ pub async fn run(mut settings: Settings, args: PaymentsBenchArgs) -> anyhow::Res
         .map(|u| keys.issue(u.max(1), Role::User))
         .collect();
     let http = harness::client(args.concurrency);
-    let paid = pay_all(&work, &args, "points payments", |_, w| {
-        http.post(app.url(&format!("/orders/{}/payments", w.order)))
-            .bearer_auth(&tokens[w.user as usize])
-            .json(&serde_json::json!({"method": "POINTS"}))
-    })
+    let paid = burst(
+        work.len(),
+        args.concurrency,
+        "points payments",
+        args.json,
+        |n| {
+            let w = work[n];
+            http.post(app.url(&format!("/orders/{}/payments", w.order)))
+                .bearer_auth(&tokens[w.user as usize])
+                .json(&serde_json::json!({"method": "POINTS"}))
+        },
+    )
     .await?;
     let ledger = bench::points_ledger(&app.infra.pool).await?;
     app.stop().await?;

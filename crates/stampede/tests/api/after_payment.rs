@@ -112,15 +112,19 @@ async fn a_failing_platform_dead_letters_its_events_while_payments_and_other_con
         String::from_utf8(header(&letters[0], "kafka_dlt-original-consumer-group").unwrap())
             .unwrap();
     assert!(group.ends_with("data-platform-group"));
-    let metrics = app.metrics().await;
-    assert_eq!(
-        metric(
-            &metrics,
-            "stampede_consumer_dead_lettered_total",
-            &[("consumer", "data-platform")]
-        ),
-        3.0
+    // The counter moves just after each letter is produced: wait for it.
+    assert!(
+        eventually(WAIT, || async {
+            metric(
+                &app.metrics().await,
+                "stampede_consumer_dead_lettered_total",
+                &[("consumer", "data-platform")],
+            ) == 3.0
+        })
+        .await,
+        "three events dead-lettered by the data platform"
     );
+    let metrics = app.metrics().await;
     assert_eq!(
         metric(
             &metrics,
