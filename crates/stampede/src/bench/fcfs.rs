@@ -66,6 +66,18 @@ pub struct FcfsBenchArgs {
     pub json: bool,
 }
 
+impl FcfsBenchArgs {
+    /// The burst's shape, as a report's setup.
+    pub(super) fn describe<'r>(&self, report: &'r mut Report) -> &'r mut Report {
+        report
+            .setup("requests", self.requests)
+            .setup("users", self.users)
+            .setup("stock", self.stock)
+            .setup("concurrency", self.concurrency)
+            .setup("network_delay_ms", self.network_delay_ms)
+    }
+}
+
 struct ModeResult {
     mode: &'static str,
     requests_per_sec: f64,
@@ -254,12 +266,7 @@ pub async fn run(mut settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<
 
 fn closed_report(args: &FcfsBenchArgs, roof: &Burst, modes: &[ModeResult]) -> Report {
     let mut report = Report::new("fcfs");
-    report
-        .setup("requests", args.requests)
-        .setup("users", args.users)
-        .setup("stock", args.stock)
-        .setup("concurrency", args.concurrency)
-        .setup("network_delay_ms", args.network_delay_ms)
+    args.describe(&mut report)
         .ceiling("bare_evalsha_requests_per_sec", roof.rate)
         .ceiling("bare_evalsha_p99_ms", ms(&roof.latency, 0.99));
     report.line(format!(

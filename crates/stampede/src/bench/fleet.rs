@@ -207,13 +207,8 @@ pub async fn run(settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<Repo
     drop(instances);
 
     let mut report = Report::new("fcfs-fleet");
-    report
+    args.describe(&mut report)
         .setup("instances", args.instances)
-        .setup("requests", args.requests)
-        .setup("users", args.users)
-        .setup("stock", args.stock)
-        .setup("concurrency", args.concurrency)
-        .setup("network_delay_ms", args.network_delay_ms)
         .ceiling("bare_evalsha_requests_per_sec", roof.rate);
     report.line(format!(
         "FCFS gate, one instance against {}: {} requests from {} users on {} coupons, {} concurrent",

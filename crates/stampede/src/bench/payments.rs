@@ -20,12 +20,13 @@ use crate::configuration::Settings;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
+use sqlx::MySqlPool;
 use stampede_api::auth::{JwtKeys, Role};
 use stampede_core::events::EventEnvelope;
 use stampede_core::order::{price, OrderLine};
 use stampede_core::payment::{PaidLine, PaymentMethod, PaymentSucceeded, Purchase};
 use stampede_infra::mysql::{bench, catalog, orders};
-use stampede_infra::Infra;
+use stampede_infra::outbox::OutboxWriter;
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
@@ -67,8 +68,12 @@ struct Work {
 
 /// Users with `POINTS` each and their PENDING one-line orders on the hot
 /// options, the same for the bare transaction and for Stampede.
-async fn seed(infra: &Infra, args: &PaymentsBenchArgs, label: &str) -> anyhow::Result<Vec<Work>> {
-    let pool = &infra.pool;
+async fn seed(
+    pool: &MySqlPool,
+    outbox: &OutboxWriter,
+    args: &PaymentsBenchArgs,
+    label: &str,
+) -> anyhow::Result<Vec<Work>> {
     let options: Vec<(String, u64, u64)> = (0..args.options)
         .map(|n| (format!("hot {n}"), PRICE, args.stock))
         .collect();
@@ -87,16 +92,9 @@ async fn seed(infra: &Infra, args: &PaymentsBenchArgs, label: &str) -> anyhow::R
                 quantity: 1,
                 unit_price: PRICE,
             }];
-            let order = orders::create_order(
-                pool,
-                &infra.outbox,
-                user,
-                &lines,
-                price(&lines, &[]),
-                &[],
-                None,
-            )
-            .await?;
+            let order =
+                orders::create_order(pool, outbox, user, &lines, price(&lines, &[]), &[], None)
+                    .await?;
             work.push(Work {
                 user,
                 order,
@@ -114,12 +112,19 @@ async fn seed(infra: &Infra, args: &PaymentsBenchArgs, label: &str) -> anyhow::R
 async fn bare_transaction(settings: &Settings, args: &PaymentsBenchArgs) -> anyhow::Result<Burst> {
     let settings = harness::isolated(settings.clone(), "payments_ceiling");
     harness::drop_database(&settings).await?;
-    let infra = Infra::connect(settings.infra()).await?;
-    stampede_infra::mysql::migrate(&infra.pool).await?;
-    let work = seed(&infra, args, "ceiling users and orders").await?;
-    let pool = infra.pool.clone();
+    // The ceiling needs only the database: no Redis, no broker.
+    let pool = stampede_infra::mysql::connect(&settings.database).await?;
+    stampede_infra::mysql::migrate(&pool).await?;
+    let work = seed(
+        &pool,
+        &OutboxWriter::new(),
+        args,
+        "ceiling users and orders",
+    )
+    .await?;
+    let server_pool = pool.clone();
     let handler = move |Path(n): Path<usize>, State(work): State<Arc<Vec<Work>>>| {
-        let pool = pool.clone();
+        let pool = server_pool.clone();
         async move {
             let Work {
                 user,
@@ -162,7 +167,7 @@ async fn bare_transaction(settings: &Settings, args: &PaymentsBenchArgs) -> anyh
     )
     .await;
     server.abort();
-    infra.pool.close().await;
+    pool.close().await;
     harness::drop_database(&settings).await?;
     paid
 }
@@ -175,7 +180,13 @@ pub async fn run(mut settings: Settings, args: PaymentsBenchArgs) -> anyhow::Res
     let _hop = harness::one_hop_away(&mut settings, args.network_delay_ms)?;
     let bare = bare_transaction(&settings, &args).await?;
     let app = harness::start_running(settings, "payments", |_| {}, !args.api_only).await?;
-    let work = seed(&app.infra, &args, "users and orders").await?;
+    let work = seed(
+        &app.infra.pool,
+        &app.infra.outbox,
+        &args,
+        "users and orders",
+    )
+    .await?;
     let keys = JwtKeys::new(&app.settings.auth);
     let tokens: Vec<String> = (0..=args.users)
         .map(|u| keys.issue(u.max(1), Role::User))
