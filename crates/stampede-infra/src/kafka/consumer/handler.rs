@@ -1,5 +1,6 @@
 //! What a handler receives and what it may answer.
 
+use super::plan::FailureKind;
 use async_trait::async_trait;
 use stampede_core::events::{DomainEvent, EventEnvelope, PayloadError};
 use std::fmt;
@@ -86,6 +87,17 @@ impl HandlerError {
     /// MariaDB or Redis could not be reached: retried until they are back.
     pub fn is_unavailable(&self) -> bool {
         self.unavailable
+    }
+
+    /// The kind the runtime's retry rule decides on.
+    pub(super) fn kind(&self) -> FailureKind {
+        if self.unavailable {
+            FailureKind::Unavailable
+        } else if self.fatal {
+            FailureKind::Fatal
+        } else {
+            FailureKind::Retryable
+        }
     }
 }
 

@@ -19,10 +19,14 @@
 //!   dead-lettered;
 //! - on shutdown the batch in hand is finished and its offsets committed;
 //! - its lag is sampled beside it, so a stuck consumer still reports it ([`lag`]).
+//!
+//! The retry rule, the batch plan and the offsets to commit are pure
+//! decisions in `plan.rs`; `runtime.rs` carries them out.
 
 pub mod dead_letter;
 mod handler;
 pub mod lag;
+mod plan;
 mod runtime;
 
 pub use handler::{BatchError, BatchEventHandler, ConsumedEvent, EventHandler, HandlerError};

@@ -3,6 +3,7 @@
 
 use super::dead_letter::{self, FailedRecord, FailureCause};
 use super::lag::{Assignment, LagSampler};
+use super::plan::{after_failure, commit_offsets, BatchNext, BatchProgress, NextStep};
 use super::{BatchEventHandler, ConsumedEvent, ConsumerSpec, EventHandler, Handler, HandlerError};
 use crate::kafka::{ClosingConsumer, EventProducer, KafkaSettings, TopicNames};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -209,33 +210,30 @@ impl Runner {
         event: &ConsumedEvent,
         raw: &FailedRecord,
     ) -> Result<(), Interrupted> {
-        let mut attempt = 0;
+        let mut retries = 0;
         loop {
             let started = Instant::now();
             let result = handler.handle(event).await;
             self.observe_attempt(started);
-            match result {
+            let error = match result {
                 Ok(()) => {
                     self.count_handled(1);
                     return Ok(());
                 }
-                Err(error) if error.is_unavailable() => {
-                    self.retry_pause(&error, event, attempt).await?
-                }
-                Err(error) if error.is_fatal() || attempt >= self.retry_attempts => {
-                    return self.dead_letter_for(raw, &error).await;
-                }
-                Err(error) => {
-                    attempt += 1;
+                Err(error) => error,
+            };
+            match after_failure(error.kind(), retries, self.retry_attempts) {
+                NextStep::WaitOutOutage => self.retry_pause(&error, event, retries).await?,
+                NextStep::Retry { attempt } => {
+                    retries = attempt;
                     self.retry_pause(&error, event, attempt).await?;
                 }
+                NextStep::DeadLetter => return self.dead_letter_for(raw, &error).await,
             }
         }
     }
 
-    /// Spring's batch semantics: a failure naming record `i` keeps the
-    /// records before it, retries from `i`, and finally dead-letters `i` alone;
-    /// a failure naming none retries the whole batch, then dead-letters it all.
+    /// Runs a batch handler the way [`BatchProgress`] plans it.
     async fn run_batch(
         &self,
         handler: &dyn BatchEventHandler,
@@ -263,46 +261,37 @@ impl Runner {
                 done[positions[i]] = true;
             }
         };
-        let (mut start, mut attempt) = (0, 0);
-        while start < events.len() {
+        let mut progress = BatchProgress::new(events.len(), self.retry_attempts);
+        while let Some(pending) = progress.pending() {
             let started = Instant::now();
-            let result = handler.handle_batch(&events[start..]).await;
+            let result = handler.handle_batch(&events[pending]).await;
             self.observe_attempt(started);
             let failure = match result {
                 Ok(()) => {
-                    self.count_handled(events.len() - start);
-                    mark_done(start..events.len());
-                    return Ok(());
+                    let handled = progress.succeeded();
+                    self.count_handled(handled.len());
+                    mark_done(handled);
+                    continue;
                 }
                 Err(failure) => failure,
             };
-            let failed_at = failure
-                .index
-                .map(|i| start + i)
-                .filter(|&i| i < events.len());
-            if let Some(failed) = failed_at.filter(|&failed| failed > start) {
-                self.count_handled(failed - start);
-                mark_done(start..failed);
-                start = failed;
-                attempt = 0;
-            }
-            if failure.error.is_unavailable() {
-                // An outage is not the record's fault: wait it out, keep the attempts.
-                self.retry_pause(&failure.error, &events[start], attempt)
-                    .await?;
-            } else if failure.error.is_fatal() || attempt >= self.retry_attempts {
-                let end = failed_at.map_or(events.len(), |failed| failed + 1);
-                for i in start..end {
-                    self.dead_letter_for(&batch[positions[i]].raw, &failure.error)
-                        .await?;
-                    mark_done(i..i + 1);
+            let step = progress.failed(failure.index, failure.error.kind());
+            self.count_handled(step.handled.len());
+            mark_done(step.handled);
+            let error = failure.error;
+            match step.next {
+                BatchNext::Pause { retry } => {
+                    // The record the retry starts from, for the log line.
+                    let from = progress.pending().map_or(0, |rest| rest.start);
+                    self.retry_pause(&error, &events[from], retry).await?;
                 }
-                start = end;
-                attempt = 0;
-            } else {
-                attempt += 1;
-                self.retry_pause(&failure.error, &events[start], attempt)
-                    .await?;
+                BatchNext::DeadLetter(parked) => {
+                    for i in parked {
+                        self.dead_letter_for(&batch[positions[i]].raw, &error)
+                            .await?;
+                        mark_done(i..i + 1);
+                    }
+                }
             }
         }
         Ok(())
@@ -393,23 +382,14 @@ impl Runner {
         done: &[bool],
         positions: &mut BTreeMap<(String, i32), i64>,
     ) {
-        let mut runs: BTreeMap<(&str, i32), (Option<i64>, bool)> = BTreeMap::new();
-        for (polled, &finished) in batch.iter().zip(done) {
-            let (next, blocked) = runs
-                .entry((polled.raw.topic.as_str(), polled.raw.partition))
-                .or_default();
-            if !finished {
-                *blocked = true;
-            } else if !*blocked {
-                *next = Some(polled.raw.offset + 1);
-            }
-        }
+        let finished = batch.iter().zip(done).map(|(polled, &finished)| {
+            let raw = &polled.raw;
+            (raw.topic.as_str(), raw.partition, raw.offset, finished)
+        });
         let mut list = TopicPartitionList::new();
-        for ((topic, partition), (next, _)) in runs {
-            if let Some(next) = next {
-                let _ = list.add_partition_offset(topic, partition, Offset::Offset(next));
-                positions.insert((topic.to_owned(), partition), next);
-            }
+        for ((topic, partition), next) in commit_offsets(finished) {
+            let _ = list.add_partition_offset(topic, partition, Offset::Offset(next));
+            positions.insert((topic.to_owned(), partition), next);
         }
         self.commit_list(consumer, &list, CommitMode::Async);
     }
