@@ -8,6 +8,7 @@ mod box_office;
 mod card;
 mod chaos;
 mod concerts;
+mod consumer_failures;
 mod consumer_lag;
 mod demo;
 mod dlt;
