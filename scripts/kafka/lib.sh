@@ -19,8 +19,9 @@ KAFKA_LIBS="$KAFKA_HOME_DIR/libs"
 # Every node of one machine shares this id (a base64 UUID, as
 # `kafka-storage.sh random-uuid` prints); a node only joins a quorum of its own cluster.
 KAFKA_CLUSTER_ID="${KAFKA_CLUSTER_ID:-c3RhbXBlZGUtbG9jYWwtMQ}"
-# ≤ 512 MiB per node: three of them share a 2-core dev box with everything else.
-KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+# 1 GiB at most per node: a broker holding thousands of test partitions (topics
+# of earlier runs) ran out of 512 MiB; three nodes still fit beside everything else.
+KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}"
 KAFKA_START_TIMEOUT_SECS="${KAFKA_START_TIMEOUT_SECS:-120}"
 
 kafka_say() { printf '[kafka] %s\n' "$*" >&2; }

@@ -4,7 +4,7 @@
 //! `admin`). A missing or invalid token answers 401, a valid token with the
 //! wrong role 403, both with the JSON error body.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -87,7 +87,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .get(axum::http::header::AUTHORIZATION)
             .ok_or_else(|| {
                 ApiError::unauthorized(
-                    "MISSING_TOKEN",
+                    ErrorCode::MissingToken,
                     "an Authorization: Bearer token is required",
                 )
             })?;
@@ -97,14 +97,14 @@ impl FromRequestParts<AppState> for AuthUser {
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or_else(|| {
                 ApiError::unauthorized(
-                    "INVALID_TOKEN",
+                    ErrorCode::InvalidToken,
                     "the Authorization header must be `Bearer <token>`",
                 )
             })?;
         let claims = state.jwt.verify(token.trim()).map_err(|error| {
             let code = match error.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "TOKEN_EXPIRED",
-                _ => "INVALID_TOKEN",
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ErrorCode::TokenExpired,
+                _ => ErrorCode::InvalidToken,
             };
             ApiError::unauthorized(code, format!("the bearer token was rejected: {error}"))
         })?;
@@ -114,7 +114,10 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok()
             .filter(|&id| id > 0)
             .ok_or_else(|| {
-                ApiError::unauthorized("INVALID_TOKEN", "the token's `sub` is not a user id")
+                ApiError::unauthorized(
+                    ErrorCode::InvalidToken,
+                    "the token's `sub` is not a user id",
+                )
             })?;
         Ok(Self {
             user_id,

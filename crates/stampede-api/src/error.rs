@@ -15,14 +15,16 @@ use stampede_core::order::PlacementRefusal;
 use stampede_core::payment::PaymentRefusal;
 use stampede_infra::fcfs_pools::PoolChangeError;
 use stampede_infra::mysql::payments::PaymentError;
-use std::borrow::Cow;
+use stampede_infra::mysql::reservations::{HoldError, ReservationPaymentError};
 use utoipa::ToSchema;
+
+pub use crate::error_code::ErrorCode;
 
 /// The body of every error response.
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `SOLD_OUT`, `INVALID_BODY`.
-    pub code: String,
+    pub code: ErrorCode,
     /// Human-readable explanation.
     pub message: String,
 }
@@ -31,21 +33,17 @@ pub struct ErrorBody {
 #[error("{status} {code}: {message}")]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: Cow<'static, str>,
+    pub code: ErrorCode,
     pub message: String,
     /// Extra response headers (e.g. `Retry-After`).
     pub headers: Vec<(axum::http::HeaderName, String)>,
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        code: impl Into<Cow<'static, str>>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            code: code.into(),
+            code,
             message: message.into(),
             headers: Vec::new(),
         }
@@ -56,31 +54,31 @@ impl ApiError {
         self
     }
 
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unauthorized(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
-    pub fn forbidden_code(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn forbidden_code(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unprocessable(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unavailable(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 
@@ -89,7 +87,7 @@ impl ApiError {
         tracing::error!(%error, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
+            ErrorCode::Internal,
             "internal error",
         )
     }
@@ -98,7 +96,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
-            code: self.code.into_owned(),
+            code: self.code,
             message: self.message,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
@@ -118,7 +116,7 @@ impl ApiError {
         if stampede_infra::mysql::outage::is_outage(error) {
             tracing::error!(%error, "database unavailable");
             Self::unavailable(
-                "DATABASE_UNAVAILABLE",
+                ErrorCode::DatabaseUnavailable,
                 "the database is unavailable; retry later",
             )
         } else {
@@ -137,7 +135,7 @@ impl From<redis::RedisError> for ApiError {
     fn from(error: redis::RedisError) -> Self {
         tracing::error!(%error, "redis unavailable");
         Self::unavailable(
-            "REDIS_UNAVAILABLE",
+            ErrorCode::RedisUnavailable,
             "the issue gate is unavailable; retry later",
         )
     }
@@ -146,9 +144,9 @@ impl From<redis::RedisError> for ApiError {
 impl From<PoolError> for ApiError {
     fn from(error: PoolError) -> Self {
         match error {
-            PoolError::Invalid(message) => Self::unprocessable("INVALID_BODY", message),
+            PoolError::Invalid(message) => Self::unprocessable(ErrorCode::InvalidBody, message),
             transition @ PoolError::Transition { .. } => {
-                Self::conflict("INVALID_TRANSITION", transition.to_string())
+                Self::conflict(ErrorCode::InvalidTransition, transition.to_string())
             }
         }
     }
@@ -158,12 +156,14 @@ impl ApiError {
     /// No coupon policy or campaign `pool`.
     pub fn pool_not_found(pool: PoolRef) -> Self {
         match pool.kind {
-            PoolKind::Coupon => {
-                Self::not_found("POLICY_NOT_FOUND", format!("no coupon policy {}", pool.id))
-            }
-            PoolKind::Campaign => {
-                Self::not_found("CAMPAIGN_NOT_FOUND", format!("no campaign {}", pool.id))
-            }
+            PoolKind::Coupon => Self::not_found(
+                ErrorCode::PolicyNotFound,
+                format!("no coupon policy {}", pool.id),
+            ),
+            PoolKind::Campaign => Self::not_found(
+                ErrorCode::CampaignNotFound,
+                format!("no campaign {}", pool.id),
+            ),
         }
     }
 
@@ -171,19 +171,19 @@ impl ApiError {
     pub fn refused_by_gate(outcome: GateOutcome, kind: PoolKind) -> Self {
         let what = kind.as_str();
         match outcome {
-            GateOutcome::SoldOut => Self::conflict("SOLD_OUT", format!("this {what} is sold out")),
+            GateOutcome::SoldOut => Self::conflict(ErrorCode::SoldOut, format!("this {what} is sold out")),
             GateOutcome::AlreadyIssued => {
-                Self::conflict("ALREADY_ISSUED", format!("you already hold this {what}"))
+                Self::conflict(ErrorCode::AlreadyIssued, format!("you already hold this {what}"))
             }
             GateOutcome::NotOpen => {
-                Self::unprocessable("NOT_OPEN", format!("this {what} is outside its window"))
+                Self::unprocessable(ErrorCode::NotOpen, format!("this {what} is outside its window"))
             }
-            GateOutcome::Closed => Self::unprocessable("CLOSED", format!("this {what} is closed")),
+            GateOutcome::Closed => Self::unprocessable(ErrorCode::Closed, format!("this {what} is closed")),
             GateOutcome::Uninitialised | GateOutcome::Won { .. } => {
-                Self::unprocessable("NOT_OPEN", format!("this {what} has not been opened"))
+                Self::unprocessable(ErrorCode::NotOpen, format!("this {what} has not been opened"))
             }
             GateOutcome::Rebuilding => Self::unavailable(
-                "GATE_REBUILDING",
+                ErrorCode::GateRebuilding,
                 format!("this {what}'s gate is being rebuilt from the database; nothing was taken, retry in a few seconds"),
             ),
         }
@@ -195,9 +195,9 @@ impl ApiError {
 impl From<NotAdmitted> for ApiError {
     fn from(refusal: NotAdmitted) -> Self {
         match refusal {
-            NotAdmitted::Closed => Self::unprocessable("CLOSED", "this coupon is closed"),
+            NotAdmitted::Closed => Self::unprocessable(ErrorCode::Closed, "this coupon is closed"),
             NotAdmitted::NotOpened | NotAdmitted::OutsideWindow => {
-                Self::unprocessable("NOT_OPEN", "this coupon is not open")
+                Self::unprocessable(ErrorCode::NotOpen, "this coupon is not open")
             }
         }
     }
@@ -216,7 +216,7 @@ impl From<PaymentRefusal> for ApiError {
     fn from(refusal: PaymentRefusal) -> Self {
         let message = refusal.to_string();
         match refusal {
-            PaymentRefusal::OrderNotFound(_) => Self::not_found("ORDER_NOT_FOUND", message),
+            PaymentRefusal::OrderNotFound(_) => Self::not_found(ErrorCode::OrderNotFound, message),
             // Only a PG callback names a payment by its transaction key, and
             // the PG decides on its own clock: under load its verdict can come
             // before the shop has written the key the PG answered with (a
@@ -225,18 +225,22 @@ impl From<PaymentRefusal> for ApiError {
             // reconciler.
             PaymentRefusal::PaymentNotFound(key) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "PAYMENT_NOT_RECORDED",
+                ErrorCode::PaymentNotRecorded,
                 format!("no payment holds transaction {key} yet; send the callback again"),
             )
             .with_header(axum::http::header::RETRY_AFTER, "1".to_owned()),
             PaymentRefusal::OutOfStock(_) => {
                 let code = refusal.code();
-                Self::conflict("OUT_OF_STOCK", format!("{message} ({code})"))
+                Self::conflict(ErrorCode::OutOfStock, format!("{message} ({code})"))
             }
-            PaymentRefusal::InsufficientPoints => Self::conflict("INSUFFICIENT_POINTS", message),
-            PaymentRefusal::CouponNotUsable => Self::conflict("COUPON_NOT_USABLE", message),
-            PaymentRefusal::NotPayable { .. } => Self::conflict("ORDER_NOT_PAYABLE", message),
-            PaymentRefusal::InProgress(_) => Self::conflict("PAYMENT_IN_PROGRESS", message),
+            PaymentRefusal::InsufficientPoints => {
+                Self::conflict(ErrorCode::InsufficientPoints, message)
+            }
+            PaymentRefusal::CouponNotUsable => Self::conflict(ErrorCode::CouponNotUsable, message),
+            PaymentRefusal::NotPayable { .. } => {
+                Self::conflict(ErrorCode::OrderNotPayable, message)
+            }
+            PaymentRefusal::InProgress(_) => Self::conflict(ErrorCode::PaymentInProgress, message),
         }
     }
 }
@@ -246,11 +250,55 @@ impl From<PlacementRefusal> for ApiError {
     fn from(refusal: PlacementRefusal) -> Self {
         match refusal {
             PlacementRefusal::OptionNotFound(_) => {
-                Self::not_found("OPTION_NOT_FOUND", refusal.to_string())
+                Self::not_found(ErrorCode::OptionNotFound, refusal.to_string())
             }
             PlacementRefusal::SeveralCampaigns => {
-                Self::unprocessable("INVALID_BODY", refusal.to_string())
+                Self::unprocessable(ErrorCode::InvalidBody, refusal.to_string())
             }
+        }
+    }
+}
+
+impl ApiError {
+    /// The seat someone else holds or bought.
+    pub fn seat_taken(seat_id: u64) -> Self {
+        Self::conflict(
+            ErrorCode::SeatTaken,
+            format!("seat {seat_id} is held or sold"),
+        )
+    }
+}
+
+impl From<HoldError> for ApiError {
+    fn from(error: HoldError) -> Self {
+        match error {
+            HoldError::SeatNotFound { .. } => {
+                Self::not_found(ErrorCode::SeatNotFound, error.to_string())
+            }
+            HoldError::SeatTaken(seat) => Self::seat_taken(seat),
+            HoldError::Database(db) => Self::database(&db),
+        }
+    }
+}
+
+impl From<ReservationPaymentError> for ApiError {
+    fn from(error: ReservationPaymentError) -> Self {
+        let message = error.to_string();
+        match error {
+            ReservationPaymentError::NotFound(_) => {
+                Self::not_found(ErrorCode::ReservationNotFound, message)
+            }
+            ReservationPaymentError::NotPayable { .. } => {
+                Self::conflict(ErrorCode::ReservationNotPayable, message)
+            }
+            ReservationPaymentError::HoldExpired(_) => {
+                Self::conflict(ErrorCode::HoldExpired, message)
+            }
+            ReservationPaymentError::InsufficientPoints => {
+                Self::conflict(ErrorCode::InsufficientPoints, message)
+            }
+            ReservationPaymentError::SeatLost(_) => Self::conflict(ErrorCode::SeatTaken, message),
+            ReservationPaymentError::Database(db) => Self::database(&db),
         }
     }
 }
@@ -260,9 +308,10 @@ impl From<PoolChangeError> for ApiError {
         match error {
             PoolChangeError::NotFound(pool) => Self::pool_not_found(pool),
             PoolChangeError::Refused(refused) => refused.into(),
-            PoolChangeError::ChangedMeanwhile(_) => {
-                Self::conflict("INVALID_TRANSITION", "it changed meanwhile; reload it")
-            }
+            PoolChangeError::ChangedMeanwhile(_) => Self::conflict(
+                ErrorCode::InvalidTransition,
+                "it changed meanwhile; reload it",
+            ),
             PoolChangeError::Database(error) => error.into(),
             PoolChangeError::Gate(error) => error.into(),
         }
@@ -273,21 +322,21 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let message = rejection.body_text();
         match rejection {
-            JsonRejection::JsonDataError(_) => Self::unprocessable("INVALID_BODY", message),
+            JsonRejection::JsonDataError(_) => Self::unprocessable(ErrorCode::InvalidBody, message),
             JsonRejection::JsonSyntaxError(_) => {
-                Self::new(StatusCode::BAD_REQUEST, "MALFORMED_JSON", message)
+                Self::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson, message)
             }
             JsonRejection::MissingJsonContentType(_) => Self::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
+                ErrorCode::UnsupportedMediaType,
                 message,
             ),
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
+                ErrorCode::PayloadTooLarge,
                 "request body too large",
             ),
-            other => Self::new(other.status(), "BAD_REQUEST", message),
+            other => Self::new(other.status(), ErrorCode::BadRequest, message),
         }
     }
 }
@@ -296,7 +345,7 @@ impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            "INVALID_PATH",
+            ErrorCode::InvalidPath,
             rejection.body_text(),
         )
     }
@@ -306,7 +355,7 @@ impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            "INVALID_QUERY",
+            ErrorCode::InvalidQuery,
             rejection.body_text(),
         )
     }
@@ -328,13 +377,13 @@ pub struct ApiPath<T>(pub T);
 pub struct ApiQuery<T>(pub T);
 
 pub async fn not_found() -> ApiError {
-    ApiError::not_found("NOT_FOUND", "no such route")
+    ApiError::not_found(ErrorCode::NotFound, "no such route")
 }
 
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ErrorCode::MethodNotAllowed,
         "method not allowed on this route",
     )
 }
@@ -343,7 +392,7 @@ pub async fn method_not_allowed() -> ApiError {
 pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "INTERNAL",
+        ErrorCode::Internal,
         "internal error",
     )
     .into_response()

@@ -7,7 +7,7 @@
 //! a duplicate is told so (409 `IDEMPOTENCY_KEY_IN_PROGRESS`) and never
 //! runs. Server errors are not stored: the client may retry them.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -40,7 +40,7 @@ where
         _ => {
             return ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "INVALID_IDEMPOTENCY_KEY",
+                ErrorCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be 1-128 visible ASCII characters",
             )
             .into_response()
@@ -77,14 +77,14 @@ where
         }
         Claim::Mismatch => {
             return ApiError::unprocessable(
-                "IDEMPOTENCY_KEY_REUSED",
+                ErrorCode::IdempotencyKeyReused,
                 "this Idempotency-Key was used with another request",
             )
             .into_response()
         }
         Claim::InProgress => {
             return ApiError::conflict(
-                "IDEMPOTENCY_KEY_IN_PROGRESS",
+                ErrorCode::IdempotencyKeyInProgress,
                 "a request with this Idempotency-Key is still running",
             )
             .into_response()
@@ -121,7 +121,13 @@ fn answer(result: Result<(StatusCode, serde_json::Value), ApiError>) -> Response
 /// Parses a JSON body read as bytes, with the same error codes as `ApiJson`.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::unprocessable("INVALID_BODY", e.to_string()),
-        _ => ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_JSON", e.to_string()),
+        serde_json::error::Category::Data => {
+            ApiError::unprocessable(ErrorCode::InvalidBody, e.to_string())
+        }
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedJson,
+            e.to_string(),
+        ),
     })
 }

@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod error_code;
 pub mod idempotency;
 pub mod limits;
 pub mod metric_catalog;

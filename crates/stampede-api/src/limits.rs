@@ -15,7 +15,7 @@
 //! still holds, and the gate behind it answers 503 without Redis anyway):
 //! a limit protects capacity, it must not turn an outage into more errors.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use serde::Deserialize;
@@ -110,7 +110,7 @@ fn rate_limited(message: &str, wait: Duration) -> ApiError {
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     ApiError::new(
         axum::http::StatusCode::TOO_MANY_REQUESTS,
-        "RATE_LIMITED",
+        ErrorCode::RateLimited,
         message,
     )
     .with_header(axum::http::header::RETRY_AFTER, seconds.to_string())

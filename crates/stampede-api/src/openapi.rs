@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Stampede", description = "Flash-sale backend: FCFS issuance, orders, payments, ticketing."),
-    components(schemas(crate::error::ErrorBody)),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorCode)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -11,7 +11,7 @@
 //! database. Probes (`/health`, `/ready`, `/metrics`) are never shed, so an
 //! overloaded instance is not mistaken for a dead one.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -69,7 +69,7 @@ impl InFlight {
 /// The answer to a shed request.
 pub fn shed() -> Response {
     ApiError::unavailable(
-        "OVERLOADED",
+        ErrorCode::Overloaded,
         "this instance is at its limit of requests in flight; retry shortly",
     )
     .with_header(axum::http::header::RETRY_AFTER, "1")

@@ -9,7 +9,7 @@
 //! | 403 | `QUEUE_TOKEN_NOT_YOURS`: another user's token |
 //! | 403 | `QUEUE_TOKEN_WAITING`: still in line (the message gives the position) |
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
 use axum::http::HeaderMap;
 use stampede_core::concert::QueueTokenStatus;
@@ -28,13 +28,13 @@ pub async fn require_active(
 ) -> Result<QueueTicket, ApiError> {
     let header = headers.get(HEADER).ok_or_else(|| {
         ApiError::unauthorized(
-            "QUEUE_TOKEN_REQUIRED",
+            ErrorCode::QueueTokenRequired,
             "an X-Queue-Token header with an ACTIVE queue token is required (POST /queue/tokens)",
         )
     })?;
     let invalid = || {
         ApiError::unauthorized(
-            "QUEUE_TOKEN_INVALID",
+            ErrorCode::QueueTokenInvalid,
             format!("X-Queue-Token is not a queue token of concert {concert_id}"),
         )
     };
@@ -51,18 +51,18 @@ pub async fn require_active(
         .ok_or_else(invalid)?;
     if ticket.user_id != user_id {
         return Err(ApiError::forbidden_code(
-            "QUEUE_TOKEN_NOT_YOURS",
+            ErrorCode::QueueTokenNotYours,
             "this queue token belongs to another user",
         ));
     }
     match ticket.status {
         QueueTokenStatus::Active { .. } => Ok(ticket),
         QueueTokenStatus::Waiting { position } => Err(ApiError::forbidden_code(
-            "QUEUE_TOKEN_WAITING",
+            ErrorCode::QueueTokenWaiting,
             format!("still waiting in the queue at position {position}"),
         )),
         QueueTokenStatus::Expired => Err(ApiError::unauthorized(
-            "QUEUE_TOKEN_EXPIRED",
+            ErrorCode::QueueTokenExpired,
             "the queue token is no longer active; take a new one",
         )),
     }

@@ -8,7 +8,7 @@
 //!
 //! `stampede_campaign_verification_total{step}` counts where each check ended.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
 use chrono::Utc;
 use stampede_infra::mysql::campaigns;
@@ -23,7 +23,7 @@ pub async fn verify_entry(
     };
     let refused = || {
         ApiError::forbidden_code(
-            "CAMPAIGN_ENTRY_REQUIRED",
+            ErrorCode::CampaignEntryRequired,
             "buying this product requires a winning campaign entry",
         )
     };
@@ -49,7 +49,7 @@ pub async fn verify_entry(
         Some(_) => {
             count("expired");
             Err(ApiError::forbidden_code(
-                "CAMPAIGN_ENTRY_EXPIRED",
+                ErrorCode::CampaignEntryExpired,
                 "the campaign entry is too old to buy with",
             ))
         }

@@ -1,7 +1,7 @@
 //! The catalog (admin) and users' points.
 
 use crate::auth::{AdminUser, AuthUser};
-use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, ErrorCode};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -42,7 +42,7 @@ pub async fn create_product(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateProduct>,
 ) -> Result<(StatusCode, Json<ProductCreated>), ApiError> {
-    let invalid = |m: &str| ApiError::unprocessable("INVALID_BODY", m);
+    let invalid = |m: &str| ApiError::unprocessable(ErrorCode::InvalidBody, m);
     let name_ok = |n: &str| !n.trim().is_empty() && n.chars().count() <= 200;
     if !name_ok(&body.name) {
         return Err(invalid("name must be 1-200 characters"));
@@ -65,7 +65,7 @@ pub async fn create_product(
             .is_none()
         {
             return Err(ApiError::not_found(
-                "CAMPAIGN_NOT_FOUND",
+                ErrorCode::CampaignNotFound,
                 format!("no campaign {campaign}"),
             ));
         }
@@ -108,13 +108,13 @@ pub async fn set_stock(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if body.stock > MAX_PRICE {
         return Err(ApiError::unprocessable(
-            "INVALID_BODY",
+            ErrorCode::InvalidBody,
             "stock must be at most 100000000",
         ));
     }
     if !catalog::set_stock(&state.infra.pool, id, body.stock).await? {
         return Err(ApiError::not_found(
-            "OPTION_NOT_FOUND",
+            ErrorCode::OptionNotFound,
             format!("no option {id}"),
         ));
     }
@@ -144,7 +144,7 @@ pub async fn charge_points(
     let max = state.payments.max_points_charge;
     if !(1..=max).contains(&body.amount) {
         return Err(ApiError::unprocessable(
-            "INVALID_AMOUNT",
+            ErrorCode::InvalidAmount,
             format!("amount must be between 1 and {max}"),
         ));
     }

@@ -2,7 +2,7 @@
 //! and the sold-out ranking.
 
 use crate::auth::{AdminUser, AuthUser};
-use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorCode};
 use crate::queue_token::require_active;
 use crate::AppState;
 use axum::extract::State;
@@ -14,11 +14,11 @@ use stampede_infra::mysql::concerts::{self, RankedSchedule, Schedule, Seat};
 use utoipa::{IntoParams, ToSchema};
 
 pub(crate) fn concert_not_found(id: u64) -> ApiError {
-    ApiError::not_found("CONCERT_NOT_FOUND", format!("no concert {id}"))
+    ApiError::not_found(ErrorCode::ConcertNotFound, format!("no concert {id}"))
 }
 
 pub(crate) fn schedule_not_found(id: u64) -> ApiError {
-    ApiError::not_found("SCHEDULE_NOT_FOUND", format!("no schedule {id}"))
+    ApiError::not_found(ErrorCode::ScheduleNotFound, format!("no schedule {id}"))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,7 +54,7 @@ pub async fn create_concert(
     ApiJson(body): ApiJson<NewConcert>,
 ) -> Result<(StatusCode, Json<ConcertView>), ApiError> {
     body.validate()
-        .map_err(|message| ApiError::unprocessable("INVALID_BODY", message))?;
+        .map_err(|message| ApiError::unprocessable(ErrorCode::InvalidBody, message))?;
     let created = concerts::create_concert(&state.infra.pool, &body).await?;
     Ok((
         StatusCode::CREATED,
@@ -126,7 +126,7 @@ pub async fn sold_out_ranking(
     let limit = query.limit.unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::unprocessable(
-            "INVALID_QUERY",
+            ErrorCode::InvalidQuery,
             "limit must be between 1 and 100",
         ));
     }

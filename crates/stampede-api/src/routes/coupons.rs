@@ -3,7 +3,7 @@
 
 use super::fcfs::{answer, created, take_then_publish_detached, PoolCounters, WindowBody};
 use crate::auth::{AdminUser, AuthUser};
-use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, ErrorCode};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -261,9 +261,12 @@ pub async fn issue(
                     };
                     Ok((StatusCode::CREATED, Json(body)))
                 }
-                DbIssue::SoldOut => Err(ApiError::conflict("SOLD_OUT", "this coupon is sold out")),
+                DbIssue::SoldOut => Err(ApiError::conflict(
+                    ErrorCode::SoldOut,
+                    "this coupon is sold out",
+                )),
                 DbIssue::AlreadyIssued => Err(ApiError::conflict(
-                    "ALREADY_ISSUED",
+                    ErrorCode::AlreadyIssued,
                     "you already hold this coupon",
                 )),
             }
@@ -290,7 +293,7 @@ async fn queue(
     if let Err(error) = state.infra.events.publish(&request).await {
         tracing::error!(%error, "queueing a coupon request failed");
         return Err(ApiError::unavailable(
-            "ISSUE_UNAVAILABLE",
+            ErrorCode::IssueUnavailable,
             "the request was not queued; please retry",
         ));
     }
@@ -327,7 +330,7 @@ pub async fn request_status(
             }
             _ => {
                 return Err(ApiError::not_found(
-                    "REQUEST_NOT_FOUND",
+                    ErrorCode::RequestNotFound,
                     format!("no coupon request {id}"),
                 ))
             }

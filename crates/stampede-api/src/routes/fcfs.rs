@@ -1,7 +1,7 @@
 //! What coupon and campaign endpoints share: the window clients send, the
 //! gate flow and its answers, and the pool counters view.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -71,11 +71,11 @@ pub fn answer<W, G: std::error::Error, S: std::error::Error>(
         }
         Err(TakeError::Gate(error)) => (
             "gate_unavailable",
-            Err(unavailable("REDIS_UNAVAILABLE", &error)),
+            Err(unavailable(ErrorCode::RedisUnavailable, &error)),
         ),
         Err(error) => (
             "not_recorded",
-            Err(unavailable("ISSUE_UNAVAILABLE", &error)),
+            Err(unavailable(ErrorCode::IssueUnavailable, &error)),
         ),
     };
     metrics::counter!("stampede_fcfs_outcomes_total", "pool" => kind.as_str(), "mode" => "gate", "outcome" => outcome)
@@ -83,7 +83,7 @@ pub fn answer<W, G: std::error::Error, S: std::error::Error>(
     answer
 }
 
-fn unavailable(code: &'static str, error: &dyn std::error::Error) -> ApiError {
+fn unavailable(code: ErrorCode, error: &dyn std::error::Error) -> ApiError {
     tracing::error!(%error, "an FCFS request could not be decided; nothing was issued");
     ApiError::unavailable(code, "nothing was issued; please retry")
 }

@@ -2,7 +2,7 @@
 //! PENDING, `order.created`) and read.
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiPath, ErrorBody};
+use crate::error::{ApiError, ApiPath, ErrorBody, ErrorCode};
 use crate::idempotency::{once, parse_json};
 use crate::verification::verify_entry;
 use crate::AppState;
@@ -72,7 +72,7 @@ async fn place(state: &AppState, user_id: u64, request: CreateOrder) -> Result<u
         request.coupon_ids,
         state.payments.max_coupons_per_order,
     )
-    .map_err(|m| ApiError::unprocessable("INVALID_BODY", m))?;
+    .map_err(|m| ApiError::unprocessable(ErrorCode::InvalidBody, m))?;
     let options: Vec<OfferedOption> = catalog::find_options(&state.infra.pool, &order.option_ids())
         .await?
         .iter()
@@ -90,7 +90,7 @@ async fn place(state: &AppState, user_id: u64, request: CreateOrder) -> Result<u
         .await?
         .ok_or_else(|| {
             ApiError::conflict(
-                "COUPON_NOT_USABLE",
+                ErrorCode::CouponNotUsable,
                 "a coupon is not yours, already used or expired",
             )
         })?;
@@ -118,7 +118,7 @@ pub async fn get_order(
     let order = orders::find_order(&state.infra.pool, id)
         .await?
         .filter(|o| o.user_id == user.user_id)
-        .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", format!("no order {id}")))?;
+        .ok_or_else(|| ApiError::not_found(ErrorCode::OrderNotFound, format!("no order {id}")))?;
     let payments = payments::payments_of_order(&state.infra.pool, id).await?;
     let mut body = serde_json::to_value(order).expect("orders serialise");
     body["payments"] = serde_json::to_value(payments).expect("payments serialise");

@@ -2,7 +2,7 @@
 //! the PG's signed callbacks.
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiPath, ErrorBody};
+use crate::error::{ApiError, ApiPath, ErrorBody, ErrorCode};
 use crate::idempotency::{once, parse_json};
 use crate::AppState;
 use axum::extract::State;
@@ -60,8 +60,8 @@ async fn pay_by_card(
     card_type: &str,
     card_no: &str,
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let card =
-        Card::parse(card_type, card_no).map_err(|m| ApiError::unprocessable("INVALID_CARD", m))?;
+    let card = Card::parse(card_type, card_no)
+        .map_err(|m| ApiError::unprocessable(ErrorCode::InvalidCard, m))?;
     let (payment_id, order) =
         payments::begin_card_payment(&state.infra.pool, order_id, user_id).await?;
     let requested = state
@@ -93,9 +93,9 @@ async fn pay_by_card(
             .await?;
             metrics::counter!("stampede_payments_total", "method" => "card", "outcome" => "pg_unavailable").increment(1);
             let code = if matches!(error, PgError::CircuitOpen) {
-                "PG_CIRCUIT_OPEN"
+                ErrorCode::PgCircuitOpen
             } else {
-                "PG_UNAVAILABLE"
+                ErrorCode::PgUnavailable
             };
             Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
@@ -132,13 +132,13 @@ pub async fn callback(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let unauthorized = |m: &str| ApiError::unauthorized("INVALID_SIGNATURE", m.to_owned());
+    let unauthorized = |m: &str| ApiError::unauthorized(ErrorCode::InvalidSignature, m.to_owned());
     let timestamp: i64 = header(signature::TIMESTAMP_HEADER)
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| unauthorized("missing or malformed X-PG-Timestamp"))?;
     if (chrono::Utc::now().timestamp() - timestamp).abs() > settings.callback_window_secs {
         return Err(ApiError::unauthorized(
-            "STALE_CALLBACK",
+            ErrorCode::StaleCallback,
             "the callback timestamp is outside the accepted window",
         ));
     }
@@ -150,7 +150,7 @@ pub async fn callback(
     }
     let callback: Callback = parse_json(&body)?;
     let verdict = PgVerdict::from_callback(&callback.status, callback.reason.as_deref())
-        .map_err(|m| ApiError::unprocessable("INVALID_BODY", m))?;
+        .map_err(|m| ApiError::unprocessable(ErrorCode::InvalidBody, m))?;
     let settlement = payments::settle_card_payment(
         &state.infra.pool,
         &state.infra.outbox,

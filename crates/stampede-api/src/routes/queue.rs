@@ -1,7 +1,7 @@
 //! The concert waiting queue: take a token, see where it stands.
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
+use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody, ErrorCode};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -76,7 +76,7 @@ pub async fn my_token(
         .await?
         .ok_or_else(|| {
             ApiError::not_found(
-                "QUEUE_TOKEN_NOT_FOUND",
+                ErrorCode::QueueTokenNotFound,
                 format!("no live queue token for concert {}", query.concert_id),
             )
         })?;

@@ -2,7 +2,7 @@
 //! MariaDB with `reservation.created`), read it, and pay for it with points.
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, ErrorCode};
 use crate::idempotency::{once, parse_json};
 use crate::queue_token::require_active;
 use crate::AppState;
@@ -15,9 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stampede_core::concert::ReservationStatus;
 use stampede_infra::mysql::concerts;
-use stampede_infra::mysql::reservations::{
-    self, HoldError, HoldRequest, Reservation, ReservationPaymentError,
-};
+use stampede_infra::mysql::reservations::{self, HoldRequest, Reservation};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -58,33 +56,6 @@ impl From<Reservation> for ReservationView {
     }
 }
 
-fn seat_taken(seat_id: u64) -> ApiError {
-    ApiError::conflict("SEAT_TAKEN", format!("seat {seat_id} is held or sold"))
-}
-
-impl From<HoldError> for ApiError {
-    fn from(error: HoldError) -> Self {
-        match error {
-            HoldError::SeatNotFound { .. } => {
-                ApiError::not_found("SEAT_NOT_FOUND", error.to_string())
-            }
-            HoldError::SeatTaken(seat) => seat_taken(seat),
-            HoldError::Database(db) => ApiError::database(&db),
-        }
-    }
-}
-
-impl From<ReservationPaymentError> for ApiError {
-    fn from(error: ReservationPaymentError) -> Self {
-        let code = error.code();
-        match error {
-            ReservationPaymentError::NotFound(_) => ApiError::not_found(code, error.to_string()),
-            ReservationPaymentError::Database(db) => ApiError::database(&db),
-            _ => ApiError::conflict(code, error.to_string()),
-        }
-    }
-}
-
 /// Holds a seat for the caller for `concert.hold_ttl_secs` (needs an ACTIVE
 /// `X-Queue-Token`). A seat already held or sold answers 409 `SEAT_TAKEN`.
 #[utoipa::path(post, path = "/reservations", tag = "concerts", security(("bearer" = [])),
@@ -117,7 +88,7 @@ pub async fn hold(
         .await?
     {
         metrics::counter!("stampede_seat_holds_total", "outcome" => "taken_in_redis").increment(1);
-        return Err(seat_taken(body.seat_id));
+        return Err(ApiError::seat_taken(body.seat_id));
     }
     match reservations::hold_seat(&state.infra.pool, &state.infra.outbox, &request).await {
         Ok(reservation) => {
@@ -150,7 +121,12 @@ async fn own_reservation(state: &AppState, user_id: u64, id: u64) -> Result<Rese
     reservations::find_reservation(&state.infra.pool, id)
         .await?
         .filter(|r| r.user_id == user_id)
-        .ok_or_else(|| ApiError::not_found("RESERVATION_NOT_FOUND", format!("no reservation {id}")))
+        .ok_or_else(|| {
+            ApiError::not_found(
+                ErrorCode::ReservationNotFound,
+                format!("no reservation {id}"),
+            )
+        })
 }
 
 /// The caller's reservation.

@@ -13,7 +13,7 @@ async fn code(response: reqwest::Response) -> (u16, String) {
         .await
         .expect("every error has a {code, message} body");
     assert!(!body.message.is_empty());
-    (status, body.code)
+    (status, body.code.as_str().to_owned())
 }
 
 fn token_with(secret: &str, sub: &str, exp_offset: i64) -> String {
@@ -53,6 +53,17 @@ async fn health_openapi_and_the_error_shape() {
         assert!(api["paths"][path].is_object(), "{path} is documented");
     }
     assert!(api["components"]["securitySchemes"]["bearer"].is_object());
+    // Error codes are a published enum a client can match on.
+    let codes = api["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .expect("the ErrorCode schema lists the codes");
+    for known in ["NOT_FOUND", "SOLD_OUT", "MALFORMED_JSON", "OVERLOADED"] {
+        assert!(codes.iter().any(|c| c == known), "{known} is listed");
+    }
+    assert_eq!(
+        api["components"]["schemas"]["ErrorBody"]["properties"]["code"]["$ref"],
+        "#/components/schemas/ErrorCode"
+    );
 
     assert_eq!(
         code(app.get("/no/such/route", None).await).await,
