@@ -81,9 +81,10 @@ impl AuthSettings {
                     .into(),
             );
         }
-        if !self.jwks_url.is_empty()
-            && !(self.jwks_url.starts_with("http://") || self.jwks_url.starts_with("https://"))
-        {
+        let is_http = ["http://", "https://"]
+            .iter()
+            .any(|scheme| self.jwks_url.starts_with(scheme));
+        if !self.jwks_url.is_empty() && !is_http {
             return Err(format!(
                 "auth.jwks_url `{}` is not an http(s) URL",
                 self.jwks_url

@@ -53,21 +53,30 @@ async fn callback(app: &TestApp, key: &str, status: &str) -> serde_json::Value {
     answer.json().await.unwrap()
 }
 
-#[tokio::test]
-async fn a_top_up_is_credited_on_pg_success_once_however_often_the_pg_calls_back() {
-    // The simulator's own callbacks are lost: this test delivers them.
-    let shop = shop(PgSimConfig {
+/// A PG that approves every charge but never calls back.
+fn approving_without_callbacks() -> PgSimConfig {
+    PgSimConfig {
         failure_rate: 0.0,
         lost_callback_rate: 1.0,
         ..PgSimConfig::default()
-    })
-    .await;
-    let app = &shop.app;
-    let (status, started) = top_up(app, 81, 5_000).await;
+    }
+}
+
+/// Starts a top-up that must answer 202 PENDING; returns (id, transaction key).
+async fn pending_top_up(app: &TestApp, user: u64, amount: u64) -> (u64, String) {
+    let (status, started) = top_up(app, user, amount).await;
     assert_eq!(status, 202, "{started}");
     assert_eq!(started["status"], "PENDING");
     let id = started["top_up_id"].as_u64().unwrap();
-    let key = started["transaction_key"].as_str().unwrap().to_owned();
+    (id, started["transaction_key"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_top_up_is_credited_on_pg_success_once_however_often_the_pg_calls_back() {
+    // The simulator's own callbacks are lost: this test delivers them.
+    let shop = shop(approving_without_callbacks()).await;
+    let app = &shop.app;
+    let (id, key) = pending_top_up(app, 81, 5_000).await;
     assert_eq!(
         balance(app, 81).await,
         0,
@@ -181,16 +190,9 @@ async fn only_an_admin_grants_points_and_each_grant_is_recorded() {
 
 #[tokio::test]
 async fn a_top_up_whose_callback_is_lost_is_credited_by_reconciliation_once() {
-    let shop = shop(PgSimConfig {
-        failure_rate: 0.0,
-        lost_callback_rate: 1.0,
-        ..PgSimConfig::default()
-    })
-    .await;
+    let shop = shop(approving_without_callbacks()).await;
     let app = &shop.app;
-    let (status, started) = top_up(app, 85, 3_000).await;
-    assert_eq!(status, 202, "{started}");
-    let id = started["top_up_id"].as_u64().unwrap();
+    let (id, key) = pending_top_up(app, 85, 3_000).await;
     // The test settings reconcile anything PENDING (stale_after_secs = 0).
     let reconciler = reconciler(app, 1);
     // The PG decides after its latency; until then the top-up waits.
@@ -201,9 +203,8 @@ async fn a_top_up_whose_callback_is_lost_is_credited_by_reconciliation_once() {
     .await;
     assert!(credited, "reconciliation settles the lost callback");
     assert_eq!(reconciler.reconcile_top_ups().await.unwrap(), 0);
-    let key = started["transaction_key"].as_str().unwrap();
     assert_eq!(
-        callback(app, key, "SUCCESS").await["result"],
+        callback(app, &key, "SUCCESS").await["result"],
         "already_settled"
     );
     assert_eq!(balance(app, 85).await, 3_000);
