@@ -58,7 +58,8 @@ stop_process() { # name, signal
 start_instance() {
     local n=$1 port; port="$(port_of "$1")"
     running "serve-$n" && { say "instance $n already runs on $port"; return; }
-    STAMPEDE__HTTP__PORT="$port" start_process "serve-$n" serve
+    # The local profile lets serve use the committed development JWT secret.
+    STAMPEDE__PROFILE="${STAMPEDE__PROFILE:-local}" STAMPEDE__HTTP__PORT="$port" start_process "serve-$n" serve
 }
 
 wait_instance() {

@@ -21,7 +21,8 @@ start() { # name, then the command line
     echo $! >"$STATE_DIR/$name.pid"
 }
 start pg-sim pg-sim
-start serve serve
+# The local profile lets serve use the committed development JWT secret.
+STAMPEDE__PROFILE="${STAMPEDE__PROFILE:-local}" start serve serve
 # GET /ready over bash's /dev/tcp (a fresh machine may have no curl).
 ready() {
     (exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /ready HTTP/1.0\r\n\r\n' >&3 && head -n1 <&3 | grep -q ' 200 ') 2>/dev/null

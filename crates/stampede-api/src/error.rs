@@ -318,6 +318,31 @@ impl From<PoolChangeError> for ApiError {
     }
 }
 
+impl From<stampede_core::points::PointsRefusal> for ApiError {
+    fn from(refusal: stampede_core::points::PointsRefusal) -> Self {
+        use stampede_core::points::PointsRefusal;
+        let code = match refusal {
+            PointsRefusal::AmountOutOfRange { .. } => ErrorCode::InvalidAmount,
+            PointsRefusal::InvalidReason { .. } => ErrorCode::InvalidReason,
+        };
+        Self::unprocessable(code, refusal.to_string())
+    }
+}
+
+impl From<crate::token_verifier::TokenRejection> for ApiError {
+    fn from(rejection: crate::token_verifier::TokenRejection) -> Self {
+        use crate::token_verifier::TokenRejection;
+        let code = rejection.code();
+        match rejection {
+            TokenRejection::KeysUnavailable(message) => {
+                tracing::warn!(%message, "bearer token not verified");
+                Self::unavailable(code, message)
+            }
+            other => Self::unauthorized(code, other.to_string()),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let message = rejection.body_text();

@@ -2,7 +2,8 @@
 //!
 //! - [`routes`]: one module per resource.
 //! - [`error`]: the one error type every handler returns; `{code, message}` JSON.
-//! - [`auth`]: HS256 JWT bearer tokens; `AuthUser` and `AdminUser` extractors.
+//! - [`auth`]: JWT bearer tokens; `AuthUser` and `AdminUser` extractors.
+//! - [`token_verifier`], [`jwks`]: HS256, or RS256/ES256 from an identity provider's keys.
 //! - [`middleware`]: overload shield, request id, span, RED metrics and panics, around every request.
 //! - [`overload`]: at most `http.max_in_flight` requests at once; more are shed with 503.
 //! - [`telemetry`]: the Prometheus recorder and scrape-time gauges.
@@ -13,6 +14,7 @@ pub mod auth;
 pub mod error;
 pub mod error_code;
 pub mod idempotency;
+pub mod jwks;
 pub mod limits;
 pub mod metric_catalog;
 pub mod middleware;
@@ -24,6 +26,7 @@ pub mod routes;
 mod settings;
 mod state;
 pub mod telemetry;
+pub mod token_verifier;
 pub mod verification;
 
 pub use limits::RateLimitSettings;

@@ -254,6 +254,18 @@ pub const METRICS: &[Metric] = &[
         "Stale orders reconciled, by outcome",
     ),
     metric(
+        "stampede_idempotency_keys_pruned_total",
+        Counter,
+        &[],
+        "Idempotency keys deleted after idempotency.retention_hours",
+    ),
+    metric(
+        "stampede_auth_jwks_fetches_total",
+        Counter,
+        &[],
+        "Identity-provider JWKS documents fetched (first use, expiry, unknown kid)",
+    ),
+    metric(
         "stampede_notifications_total",
         Counter,
         &["kind"],

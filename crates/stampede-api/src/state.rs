@@ -1,8 +1,8 @@
 //! What every handler can reach.
 
-use crate::auth::JwtKeys;
 use crate::error::ApiError;
 use crate::limits::IssueLimits;
+use crate::token_verifier::TokenVerifier;
 use crate::{HttpSettings, PaymentSettings};
 use metrics_exporter_prometheus::PrometheusHandle;
 use stampede_core::coupon::CouponPolicy;
@@ -21,7 +21,7 @@ pub struct AppState(Arc<SharedState>);
 /// The handles behind [`AppState`].
 pub struct SharedState {
     pub infra: Infra,
-    pub jwt: JwtKeys,
+    pub tokens: TokenVerifier,
     pub metrics: PrometheusHandle,
     pub http: HttpSettings,
     pub limits: IssueLimits,
@@ -41,7 +41,7 @@ pub struct SharedState {
 /// Everything [`AppState::new`] needs.
 pub struct StateParts {
     pub infra: Infra,
-    pub jwt: JwtKeys,
+    pub tokens: TokenVerifier,
     pub metrics: PrometheusHandle,
     pub http: HttpSettings,
     pub limits: IssueLimits,
@@ -54,7 +54,7 @@ impl AppState {
         let negative_ttl = Duration::from_secs(parts.payments.negative_cache_secs);
         Self(Arc::new(SharedState {
             infra: parts.infra,
-            jwt: parts.jwt,
+            tokens: parts.tokens,
             metrics: parts.metrics,
             http: parts.http,
             limits: parts.limits,

@@ -23,3 +23,4 @@ pub mod fcfs;
 pub mod healing;
 pub mod order;
 pub mod payment;
+pub mod points;

@@ -3,6 +3,7 @@
 //! settings and validated before anything starts.
 
 use crate::healer::HealerSettings;
+use crate::idempotency_pruner::IdempotencySettings;
 use crate::reconcile::ReconcileSettings;
 use serde::Deserialize;
 use stampede_api::{AuthSettings, HttpSettings, PaymentSettings, RateLimitSettings};
@@ -20,6 +21,7 @@ pub const DEFAULTS: &str = include_str!("../../../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    pub profile: Profile,
     pub http: HttpSettings,
     pub log: LogSettings,
     pub auth: AuthSettings,
@@ -33,8 +35,18 @@ pub struct Settings {
     pub pg: PgSettings,
     pub reconcile: ReconcileSettings,
     pub healer: HealerSettings,
+    pub idempotency: IdempotencySettings,
     pub notify: NotifySettings,
     pub concert: ConcertSettings,
+}
+
+/// Where this process runs. Only `local` may serve with the development
+/// JWT secret committed in `config/default.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Local,
+    Production,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,8 +119,26 @@ impl Settings {
         self.pg.validate()?;
         self.reconcile.validate()?;
         self.healer.validate()?;
+        self.idempotency
+            .validate(self.payments.idempotency_ttl_secs)?;
         self.auth.validate()?;
         self.infra().validate()
+    }
+
+    /// What `serve` checks beyond [`Settings::validate`]: the committed
+    /// development secret lets anybody sign tokens, so outside the `local`
+    /// profile the server does not start with it. Other commands (`token`,
+    /// `demo`, `bench`) may use it: they serve nobody.
+    pub fn check_servable(&self) -> Result<(), ConfigError> {
+        if self.auth.uses_development_secret() && self.profile != Profile::Local {
+            return Err(ConfigError(
+                "auth.jwt_secret is the committed development secret; set \
+                 STAMPEDE__AUTH__JWT_SECRET (or an empty one with auth.jwks_url / \
+                 auth.public_key_pem), or profile = \"local\" for local use"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     pub fn infra(&self) -> InfraSettings {
@@ -147,6 +177,42 @@ mod tests {
         assert_eq!(settings.kafka.partitions, 3);
         assert_eq!(settings.kafka.consumer.max_poll_records, 50);
         assert_eq!(settings.kafka.topics.len(), 7);
+        assert_eq!(settings.profile, Profile::Production);
+        assert!(settings.auth.uses_development_secret());
+    }
+
+    #[test]
+    fn serve_refuses_the_development_secret_outside_the_local_profile() {
+        let error = load(&[]).unwrap().check_servable().unwrap_err().to_string();
+        assert!(error.contains("auth.jwt_secret"), "{error}");
+        let local = load(&[("STAMPEDE__PROFILE", "local")]).unwrap();
+        assert!(local.check_servable().is_ok());
+        let own_secret = load(&[(
+            "STAMPEDE__AUTH__JWT_SECRET",
+            "a-deployment-secret-of-at-least-32-chars",
+        )])
+        .unwrap();
+        assert!(own_secret.check_servable().is_ok());
+    }
+
+    #[test]
+    fn an_identity_provider_needs_issuer_and_audience() {
+        let error = load(&[("STAMPEDE__AUTH__JWKS_URL", "https://idp.example/jwks")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("auth.issuer"), "{error}");
+        let settings = load(&[
+            ("STAMPEDE__AUTH__JWKS_URL", "https://idp.example/jwks"),
+            ("STAMPEDE__AUTH__ISSUER", "https://idp.example/"),
+            ("STAMPEDE__AUTH__AUDIENCE", "stampede"),
+            ("STAMPEDE__AUTH__JWT_SECRET", ""),
+        ])
+        .unwrap();
+        assert!(!settings.auth.has_shared_secret());
+        let error = load(&[("STAMPEDE__AUTH__JWT_SECRET", "")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("auth.jwt_secret"), "{error}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod commands;
 pub mod configuration;
 pub mod healer;
+pub mod idempotency_pruner;
 pub mod probe;
 pub mod reconcile;
 pub mod startup;

@@ -12,6 +12,10 @@
 //! - the PG says SUCCESS → stock, payment SUCCESS, order COMPLETED
 //!   (out of stock → FAILED, refund flagged); FAILED → FAILED;
 //! - anything else (still pending, PG unreachable) → left for the next round.
+//!
+//! Paid top-ups stuck PENDING are settled the same way ([`top_ups`]).
+
+mod top_ups;
 
 use anyhow::Context;
 use futures::StreamExt;
@@ -240,6 +244,11 @@ impl Reconciler {
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "reconciliation round failed"),
+            }
+            match self.reconcile_top_ups().await {
+                Ok(0) => {}
+                Ok(settled) => tracing::info!(settled, "top-ups reconciled"),
+                Err(error) => tracing::warn!(%error, "top-up reconciliation round failed"),
             }
         }
     }

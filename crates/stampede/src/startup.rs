@@ -2,8 +2,8 @@
 
 use crate::configuration::Settings;
 use anyhow::Context;
-use stampede_api::auth::JwtKeys;
 use stampede_api::limits::IssueLimits;
+use stampede_api::token_verifier::TokenVerifier;
 use stampede_api::{AppState, StateParts};
 use stampede_infra::kafka::consumer::{run_consumer, ConsumerSpec};
 use stampede_infra::kafka::{ensure_topics, ensure_topics_until_done, TopicsError};
@@ -96,6 +96,11 @@ impl Application {
             let healer = crate::healer::Healer::new(infra.clone(), settings.healer.clone());
             workers.push(tokio::spawn(healer.run(stop_workers.clone())));
         }
+        let pruner = crate::idempotency_pruner::IdempotencyPruner::new(
+            infra.pool.clone(),
+            settings.idempotency.clone(),
+        );
+        workers.push(tokio::spawn(pruner.run(stop_workers.clone())));
         let pg = PgClient::new(settings.pg.clone());
         if settings.reconcile.enabled {
             let reconciler = crate::reconcile::Reconciler::new(
@@ -108,7 +113,7 @@ impl Application {
         }
         let state = AppState::new(StateParts {
             infra: infra.clone(),
-            jwt: JwtKeys::new(&settings.auth),
+            tokens: TokenVerifier::new(&settings.auth).map_err(anyhow::Error::msg)?,
             metrics: stampede_api::telemetry::prometheus(),
             http: settings.http.clone(),
             limits: IssueLimits::new(

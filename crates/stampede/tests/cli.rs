@@ -65,6 +65,27 @@ fn decode_base64url(text: &str) -> Vec<u8> {
 }
 
 #[test]
+fn serve_refuses_the_development_secret_outside_the_local_profile() {
+    let output = stampede(
+        &["serve"],
+        &[
+            ("STAMPEDE__PROFILE", "production"),
+            ("STAMPEDE__LOG__LEVEL", "off"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("auth.jwt_secret is the committed development secret"),
+        "{stderr}"
+    );
+    // `token` serves nobody: it still mints local tokens with it.
+    let token = stampede(&["token", "--user", "7"], &[]);
+    assert!(token.status.success());
+}
+
+#[test]
 fn more_replicas_than_brokers_stops_serve_with_one_line() {
     let id = &uuid::Uuid::new_v4().simple().to_string()[..12];
     let prefix = format!("t{id}.");
@@ -72,6 +93,7 @@ fn more_replicas_than_brokers_stops_serve_with_one_line() {
     let output = stampede(
         &["serve"],
         &[
+            ("STAMPEDE__PROFILE", "local"),
             // The dev broker is one node.
             ("STAMPEDE__KAFKA__REPLICATION_FACTOR", "3"),
             ("STAMPEDE__KAFKA__TOPIC_PREFIX", &prefix),

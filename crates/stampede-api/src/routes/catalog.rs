@@ -123,33 +123,9 @@ pub async fn set_stock(
     ))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct Charge {
-    amount: u64,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Balance {
-    balance: u64,
-}
-
-/// Adds points to the caller's balance (1 to `payments.max_points_charge`).
-#[utoipa::path(post, path = "/users/me/points/charge", tag = "points", security(("bearer" = [])),
-    request_body = Charge, responses((status = 200, body = Balance), (status = 422, body = ErrorBody)))]
-pub async fn charge_points(
-    user: AuthUser,
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<Charge>,
-) -> Result<Json<Balance>, ApiError> {
-    let max = state.payments.max_points_charge;
-    if !(1..=max).contains(&body.amount) {
-        return Err(ApiError::unprocessable(
-            ErrorCode::InvalidAmount,
-            format!("amount must be between 1 and {max}"),
-        ));
-    }
-    let balance = catalog::charge_points(&state.infra.pool, user.user_id, body.amount).await?;
-    Ok(Json(Balance { balance }))
+    pub(crate) balance: u64,
 }
 
 /// The caller's points balance.

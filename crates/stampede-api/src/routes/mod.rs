@@ -12,6 +12,7 @@ mod me;
 mod ops;
 mod orders;
 mod payments;
+mod points;
 mod queue;
 mod reservations;
 
@@ -56,7 +57,9 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(campaigns::enter))
         .routes(routes!(catalog::create_product))
         .routes(routes!(catalog::set_stock))
-        .routes(routes!(catalog::charge_points))
+        .routes(routes!(points::top_up))
+        .routes(routes!(points::get_top_up))
+        .routes(routes!(points::grant))
         .routes(routes!(catalog::points))
         .routes(routes!(orders::create_order))
         .routes(routes!(orders::get_order))

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use stampede_core::payment::{Card, PgVerdict};
 use stampede_infra::mysql::payments::{self, PaymentRef, Settlement};
+use stampede_infra::mysql::points::{self, TopUpRef};
 use stampede_infra::pg::signature;
 use stampede_infra::pg::PgError;
 use utoipa::ToSchema;
@@ -92,18 +93,24 @@ async fn pay_by_card(
             )
             .await?;
             metrics::counter!("stampede_payments_total", "method" => "card", "outcome" => "pg_unavailable").increment(1);
-            let code = if matches!(error, PgError::CircuitOpen) {
-                ErrorCode::PgCircuitOpen
-            } else {
-                ErrorCode::PgUnavailable
-            };
-            Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                code,
-                format!("the payment gateway failed: {error}; the payment is FAILED"),
-            ))
+            Err(gateway_failed(&error, "payment"))
         }
     }
+}
+
+/// 502 for a PG that did not take a charge request; `what` (the payment,
+/// the top-up) was recorded FAILED.
+pub(crate) fn gateway_failed(error: &PgError, what: &str) -> ApiError {
+    let code = if matches!(error, PgError::CircuitOpen) {
+        ErrorCode::PgCircuitOpen
+    } else {
+        ErrorCode::PgUnavailable
+    };
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        code,
+        format!("the payment gateway failed: {error}; the {what} is FAILED"),
+    )
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -151,6 +158,17 @@ pub async fn callback(
     let callback: Callback = parse_json(&body)?;
     let verdict = PgVerdict::from_callback(&callback.status, callback.reason.as_deref())
         .map_err(|m| ApiError::unprocessable(ErrorCode::InvalidBody, m))?;
+    // A top-up's transaction is settled as a top-up; any other as a payment.
+    let top_up = TopUpRef::TransactionKey(&callback.transaction_key);
+    if let Some(transition) =
+        points::settle_top_up(&state.infra.pool, top_up, verdict.clone()).await?
+    {
+        let outcome = transition.label();
+        metrics::counter!("stampede_pg_callbacks_total", "outcome" => outcome).increment(1);
+        return Ok(Json(
+            serde_json::json!({"transaction_key": callback.transaction_key, "result": outcome}),
+        ));
+    }
     let settlement = payments::settle_card_payment(
         &state.infra.pool,
         &state.infra.outbox,

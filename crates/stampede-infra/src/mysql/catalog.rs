@@ -73,28 +73,6 @@ pub async fn find_options(pool: &MySqlPool, ids: &[u64]) -> Result<Vec<OptionRec
     query.build_query_as().fetch_all(pool).await
 }
 
-/// Adds `amount` to the user's balance; returns the new balance.
-pub async fn charge_points(
-    pool: &MySqlPool,
-    user_id: u64,
-    amount: u64,
-) -> Result<u64, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO user_points (user_id, balance) VALUES (?, ?) ON DUPLICATE KEY UPDATE balance = balance + VALUES(balance)",
-    )
-    .bind(user_id)
-    .bind(amount)
-    .execute(&mut *tx)
-    .await?;
-    let balance = sqlx::query_scalar("SELECT balance FROM user_points WHERE user_id = ?")
-        .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(balance)
-}
-
 /// Takes `amount` from the user's balance on `conn` (the payment's
 /// transaction) if the balance covers it; false when it does not.
 pub async fn take_points(

@@ -131,3 +131,23 @@ pub async fn release(pool: &MySqlPool, user_id: u64, key: &str) -> Result<(), sq
         .await?;
     Ok(())
 }
+
+/// Deletes at most `limit` keys created before `cutoff`, oldest first, and
+/// returns how many went. Small batches (`ix_idempotency_created`) keep each
+/// statement short, so it never holds locks a request waits on.
+pub async fn prune_created_before(
+    pool: &MySqlPool,
+    cutoff: chrono::DateTime<Utc>,
+    limit: u32,
+) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?",
+        )
+        .bind(cutoff.naive_utc())
+        .bind(limit)
+        .execute(pool)
+        .await?
+        .rows_affected(),
+    )
+}

@@ -12,6 +12,7 @@ pub mod orders;
 pub mod outage;
 pub mod outbox_backlog;
 pub mod payments;
+pub mod points;
 pub mod pools;
 mod processed_events;
 pub mod reconciliation;

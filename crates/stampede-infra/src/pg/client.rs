@@ -146,8 +146,23 @@ impl PgClient {
         card_no: &str,
         idempotency_key: &str,
     ) -> Result<String, PgError> {
+        let reference = order_id.to_string();
+        self.request_charge(reference, amount, card_type, card_no, idempotency_key)
+            .await
+    }
+
+    /// The same for anything else bought by card: the PG's `orderId` is
+    /// `reference` (a top-up's is `top-up-<id>`, apart from order ids).
+    pub async fn request_charge(
+        &self,
+        reference: String,
+        amount: u64,
+        card_type: &str,
+        card_no: &str,
+        idempotency_key: &str,
+    ) -> Result<String, PgError> {
         let body = PaymentRequest {
-            order_id: order_id.to_string(),
+            order_id: reference,
             amount,
             card_type,
             card_no,

@@ -89,6 +89,8 @@ async fn start_instance(
     let port = free_port()?;
     let child = Command::new(std::env::current_exe()?)
         .arg("serve")
+        // A bench fleet is local processes signing with this one's secret.
+        .env("STAMPEDE__PROFILE", "local")
         .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
         .env("STAMPEDE__HTTP__PORT", port.to_string())
         .stdin(Stdio::null())

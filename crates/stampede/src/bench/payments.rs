@@ -25,7 +25,8 @@ use stampede_api::auth::{JwtKeys, Role};
 use stampede_core::events::EventEnvelope;
 use stampede_core::order::{price, OrderLine};
 use stampede_core::payment::{PaidLine, PaymentMethod, PaymentSucceeded, Purchase};
-use stampede_infra::mysql::{bench, catalog, orders};
+use stampede_core::points::grant::PointGrant;
+use stampede_infra::mysql::{self, bench, catalog, orders};
 use stampede_infra::outbox::OutboxWriter;
 use std::sync::Arc;
 
@@ -82,9 +83,11 @@ async fn seed(
     if args.json {
         setup.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    // Recorded like support's grants, so the audit sees where the points came from.
+    let seed_grant = PointGrant::parse(POINTS, POINTS, "payments bench seed")?;
     let mut work = Vec::new();
     for user in 1..=args.users {
-        catalog::charge_points(pool, user, POINTS).await?;
+        mysql::points::grant_points(pool, user, &seed_grant, "bench").await?;
         for k in 0..args.orders_per_user {
             let option = option_ids[((user + k) % args.options as u64) as usize];
             let lines = [OrderLine {

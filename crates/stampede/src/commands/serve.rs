@@ -12,6 +12,7 @@ pub struct ServeArgs {
 }
 
 pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
+    settings.check_servable()?;
     let app = if args.no_consumers {
         Application::build_running(settings.clone(), |_| Vec::new()).await?
     } else {

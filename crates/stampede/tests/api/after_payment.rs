@@ -12,12 +12,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 async fn pay_one(app: &TestApp, user: u64, option: u64, quantity: u32) {
     let token = app.token(user, Role::User);
-    app.post(
-        "/users/me/points/charge",
-        &token,
-        Some(serde_json::json!({"amount": 100_000})),
-    )
-    .await;
+    crate::box_office::grant_points(app, user, 100_000).await;
     let body = serde_json::json!({"items": [{"option_id": option, "quantity": quantity}]});
     let order: serde_json::Value = app
         .post("/orders", &token, Some(body))

@@ -144,15 +144,17 @@ pub async fn pay(
     (status, response.json().await.unwrap_or_default())
 }
 
-pub async fn charge(app: &TestApp, user: u64, amount: u64) {
+/// Gives `user` `amount` points through the admin grant (support's route;
+/// users buy theirs with a card top-up).
+pub async fn grant_points(app: &TestApp, user: u64, amount: u64) {
     let response = app
         .post(
-            "/users/me/points/charge",
-            &app.token(user, Role::User),
-            Some(serde_json::json!({"amount": amount})),
+            &format!("/admin/users/{user}/points/grants"),
+            &app.token(1, Role::Admin),
+            Some(serde_json::json!({"amount": amount, "reason": "test setup"})),
         )
         .await;
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status(), 201);
 }
 
 pub async fn balance(app: &TestApp, user: u64) -> u64 {
@@ -174,7 +176,7 @@ pub async fn stored(app: &TestApp, reservation: u64) -> (String, String) {
 
 /// Charges, admits, holds `seat` and pays for `user`; returns the reservation id.
 pub async fn buy(app: &TestApp, user: u64, sale: &OnSale, schedule: usize, seat: usize) -> u64 {
-    charge(app, user, 1_000_000).await;
+    grant_points(app, user, 1_000_000).await;
     let token = admitted(app, user, sale.concert_id).await;
     let (status, held) = hold(
         app,

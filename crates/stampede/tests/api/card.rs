@@ -11,15 +11,15 @@ use stampede_infra::pg::{signature, PgClient, PgSettings as PgClientSettings, Pg
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
-const SECRET: &str = "card-test-callback-secret-0123456789";
+pub const SECRET: &str = "card-test-callback-secret-0123456789";
 
-struct Shop {
-    app: TestApp,
-    sim: PgSimProcess,
+pub struct Shop {
+    pub app: TestApp,
+    pub sim: PgSimProcess,
 }
 
 /// The shop and a PG simulator (its own process) configured by `sim`, wired to each other.
-async fn shop(sim: PgSimConfig) -> Shop {
+pub async fn shop(sim: PgSimConfig) -> Shop {
     let config = PgSimConfig {
         secret: SECRET.into(),
         latency_min_ms: 10,
@@ -236,7 +236,7 @@ async fn pg_errors_and_timeouts_fail_the_payment_with_a_reason_and_open_the_brea
     shop.sim.cancel();
 }
 
-async fn signed_callback(
+pub async fn signed_callback(
     app: &TestApp,
     body: &serde_json::Value,
     timestamp: i64,
@@ -359,7 +359,7 @@ async fn a_success_for_an_option_sold_out_meanwhile_fails_with_a_refund_flag() {
     shop.sim.cancel();
 }
 
-fn reconciler(app: &TestApp, concurrency: usize) -> Reconciler {
+pub fn reconciler(app: &TestApp, concurrency: usize) -> Reconciler {
     let mut settings = app.settings.reconcile.clone();
     settings.concurrency = concurrency;
     Reconciler::new(

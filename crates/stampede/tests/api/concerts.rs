@@ -229,7 +229,7 @@ async fn a_hold_runs_out_by_itself_and_the_seat_can_be_held_again() {
     let app = spawn_app_with(settings, vec![]).await;
     let sale = on_sale(&app, 1, 2, 500).await;
     let (schedule, seat) = (sale.schedule_ids[0], sale.seats[0][0]);
-    charge(&app, 31, 10_000).await;
+    grant_points(&app, 31, 10_000).await;
     let first = admitted(&app, 31, sale.concert_id).await;
     let second = admitted(&app, 32, sale.concert_id).await;
     let (status, held) = hold(&app, 31, &first, schedule, seat).await;
@@ -288,7 +288,7 @@ async fn a_payment_after_the_hold_ran_out_fails_and_is_compensated() {
     settings.concert.hold_ttl_secs = 1;
     let app = spawn_app_with(settings, vec![]).await;
     let sale = on_sale(&app, 1, 1, 500).await;
-    charge(&app, 41, 10_000).await;
+    grant_points(&app, 41, 10_000).await;
     let token = admitted(&app, 41, sale.concert_id).await;
     let (_, held) = hold(&app, 41, &token, sale.schedule_ids[0], sale.seats[0][0]).await;
     let reservation = held["id"].as_u64().unwrap();

@@ -17,9 +17,12 @@ mod fcfs_claims;
 mod fcfs_failures;
 mod helpers;
 mod http;
+mod idempotency_pruning;
+mod identity_provider;
 mod payments;
 mod post_payment;
 mod resilience;
 mod sink;
 #[path = "../support/mod.rs"]
 mod support;
+mod top_ups;

@@ -1,7 +1,7 @@
 //! Orders and points payments: exact money and stock under concurrency,
 //! idempotency, and the campaign verification chain.
 
-use crate::box_office::charge;
+use crate::box_office::grant_points;
 use crate::helpers::*;
 use futures::StreamExt;
 use stampede_api::auth::Role;
@@ -53,7 +53,7 @@ async fn concurrent_points_payments_never_oversell_and_conserve_money() {
     let options = product(&app, 10, 5, None).await;
     let users: Vec<u64> = (100..200).collect();
     for &user in &users {
-        charge(&app, user, 5000).await;
+        grant_points(&app, user, 5000).await;
     }
     // Coupons for half the users, each to be used by two orders at once.
     let policy = app.open_policy(50, "GATE").await;
@@ -247,7 +247,7 @@ async fn an_idempotency_key_replays_refuses_other_bodies_and_runs_once_under_con
     assert_eq!(orders, 2, "k-1 and k-2 each ran exactly once");
 
     // Paying twice with one key takes the money once.
-    charge(&app, 5, 10_000).await;
+    grant_points(&app, 5, 10_000).await;
     let order_id = first["id"].as_u64().unwrap();
     let pay = || {
         app.client

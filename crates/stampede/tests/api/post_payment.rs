@@ -25,7 +25,7 @@ async fn a_paid_seat_is_sold_and_the_consumers_clean_up_record_and_mail() {
     let app = spawn_app().await;
     let sale = on_sale(&app, 1, 2, 7_000).await;
     let (schedule, seat) = (sale.schedule_ids[0], sale.seats[0][0]);
-    charge(&app, 61, 10_000).await;
+    grant_points(&app, 61, 10_000).await;
     let token = admitted(&app, 61, sale.concert_id).await;
     let (_, held) = hold(&app, 61, &token, schedule, seat).await;
     let reservation = held["id"].as_u64().unwrap();
@@ -94,7 +94,7 @@ async fn a_failed_payment_is_compensated_once_even_when_redelivered() {
     let app = spawn_app().await;
     let sale = on_sale(&app, 1, 1, 9_000).await;
     let (schedule, seat) = (sale.schedule_ids[0], sale.seats[0][0]);
-    charge(&app, 71, 1_000).await;
+    grant_points(&app, 71, 1_000).await;
     let token = admitted(&app, 71, sale.concert_id).await;
     let (_, held) = hold(&app, 71, &token, schedule, seat).await;
     let reservation = held["id"].as_u64().unwrap();
@@ -277,7 +277,7 @@ async fn a_consumer_failing_every_message_dead_letters_them_and_nobody_else_noti
     let mut latencies = Vec::new();
     let mut reservations = Vec::new();
     for (n, user) in (91..96).enumerate() {
-        charge(&app, user, 1_000).await;
+        grant_points(&app, user, 1_000).await;
         let token = admitted(&app, user, sale.concert_id).await;
         let (_, held) = hold(&app, user, &token, sale.schedule_ids[0], sale.seats[0][n]).await;
         let reservation = held["id"].as_u64().unwrap();

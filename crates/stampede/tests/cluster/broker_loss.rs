@@ -42,7 +42,7 @@ async fn killing_one_broker_mid_burst_and_mid_payments_loses_no_winner_and_no_pa
     let mut orders = Vec::new();
     for buyer in 0..BUYERS {
         let user = 1_000_000 + buyer;
-        client.charge(&base, user, 10_000).await;
+        client.grant_points(&base, user, 10_000).await;
         let option = options[(buyer % 5) as usize];
         orders.push((user, client.order(&base, user, option).await));
     }
@@ -163,7 +163,7 @@ async fn below_min_insync_replicas_writes_fail_with_503_units_go_back_and_the_ou
     let options = client.product(&base, 1, 100).await;
     let mut orders = Vec::new();
     for user in 100..110 {
-        client.charge(&base, user, 5000).await;
+        client.grant_points(&base, user, 5000).await;
         orders.push((user, client.order(&base, user, options[0]).await));
     }
     // Let the consumers settle on the cluster before it loses its quorum.

@@ -36,7 +36,7 @@ async fn a_broker_restart_between_publish_and_consume_loses_nothing() {
         winners.insert(user);
     }
     for user in 100..120u64 {
-        client.charge(&base, user, 5000).await;
+        client.grant_points(&base, user, 5000).await;
         let order = client.order(&base, user, options[0]).await;
         let url = format!("{base}/orders/{order}/payments");
         let (status, body) = client

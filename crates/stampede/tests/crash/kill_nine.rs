@@ -160,7 +160,7 @@ async fn kill_9_at_random_moments_loses_nothing_and_the_healer_mends_the_rest() 
     );
     let fans: Vec<u64> = (9_000_000..9_000_000 + FANS).collect();
     for &fan in &fans {
-        client.charge(&base, fan, FAN_POINTS).await;
+        client.grant_points(&base, fan, FAN_POINTS).await;
     }
 
     let stop = Arc::new(AtomicBool::new(false));

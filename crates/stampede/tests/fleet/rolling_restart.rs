@@ -120,7 +120,7 @@ async fn a_rolling_restart_during_points_and_card_payments_loses_nothing_and_cha
     futures::stream::iter(FIRST_BUYER..FIRST_BUYER + MAX_BUYERS)
         .for_each_concurrent(16, |user| {
             let (client, base) = (&client, &base);
-            async move { client.charge(base, user, POINTS).await }
+            async move { client.grant_points(base, user, POINTS).await }
         })
         .await;
 

@@ -146,14 +146,12 @@ impl Client {
             .collect()
     }
 
-    /// Gives `user` `amount` points.
-    pub async fn charge(&self, base: &str, user: u64, amount: u64) {
-        let url = format!("{base}/users/me/points/charge");
-        let (status, body) = self
-            .post(&url, user, Some(serde_json::json!({"amount": amount})))
-            .await
-            .expect("request sent");
-        assert_eq!(status, 200, "{body}");
+    /// Gives `user` `amount` points through the admin grant (user 1 is the admin).
+    pub async fn grant_points(&self, base: &str, user: u64, amount: u64) {
+        let url = format!("{base}/admin/users/{user}/points/grants");
+        let body = serde_json::json!({"amount": amount, "reason": "test setup"});
+        let (status, body) = self.post(&url, 1, Some(body)).await.expect("request sent");
+        assert_eq!(status, 201, "{body}");
     }
 
     /// A PENDING order of one unit of `option` by `user`; its id.

@@ -17,7 +17,9 @@ impl Overrides {
     pub fn unique() -> Self {
         let id = &Uuid::new_v4().simple().to_string()[..12];
         let mut o = Self::default();
-        o.set("database.name", format!("stampede_test_{id}"))
+        // Tests sign their tokens with the committed development secret.
+        o.set("profile", "local")
+            .set("database.name", format!("stampede_test_{id}"))
             .set("database.max_connections", "10")
             .set("kafka.topic_prefix", format!("t{id}."))
             .set("kafka.group_prefix", format!("t{id}."))
