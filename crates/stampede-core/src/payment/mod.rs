@@ -2,8 +2,13 @@
 
 mod card;
 pub mod reconciliation;
+mod refund;
 mod refusal;
 pub use card::{Card, PgVerdict, INVALID_CARD};
+pub use refund::{
+    InvalidRefundTransition, PaymentRefunded, RefundDecision, RefundRefusal, RefundStatus,
+    RefundablePayment, Refunder, Restitution, UsedCoupon,
+};
 pub use refusal::PaymentRefusal;
 
 use crate::events::{topics, DomainEvent};
