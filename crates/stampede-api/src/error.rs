@@ -11,10 +11,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use stampede_core::fcfs::{GateOutcome, NotAdmitted, PoolError, PoolKind, PoolRef};
-use stampede_core::order::PlacementRefusal;
-use stampede_core::payment::PaymentRefusal;
+use stampede_core::order::{CancelRefusal, PlacementRefusal};
+use stampede_core::payment::{PaymentRefusal, RefundRefusal};
 use stampede_infra::fcfs_pools::PoolChangeError;
+use stampede_infra::mysql::orders::CancelError;
 use stampede_infra::mysql::payments::PaymentError;
+use stampede_infra::mysql::refunds::RefundError;
 use std::borrow::Cow;
 use utoipa::ToSchema;
 
@@ -347,4 +349,43 @@ pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Respon
         "internal error",
     )
     .into_response()
+}
+
+impl From<RefundError> for ApiError {
+    fn from(error: RefundError) -> Self {
+        match error {
+            RefundError::Refused(refusal) => refusal.into(),
+            RefundError::Database(db) => ApiError::database(&db),
+        }
+    }
+}
+
+/// A refund core refused: nothing was written.
+impl From<RefundRefusal> for ApiError {
+    fn from(refusal: RefundRefusal) -> Self {
+        let status = match refusal {
+            RefundRefusal::PaymentNotFound(_) => StatusCode::NOT_FOUND,
+            RefundRefusal::NotYours(_) => StatusCode::FORBIDDEN,
+            RefundRefusal::ZeroAmount => StatusCode::UNPROCESSABLE_ENTITY,
+            RefundRefusal::NothingCaptured { .. } | RefundRefusal::ExceedsRefundable { .. } => {
+                StatusCode::CONFLICT
+            }
+        };
+        Self::new(status, refusal.code(), refusal.to_string())
+    }
+}
+
+impl From<CancelError> for ApiError {
+    fn from(error: CancelError) -> Self {
+        match error {
+            CancelError::Refused(refusal) => {
+                let status = match refusal {
+                    CancelRefusal::NotFound(_) => StatusCode::NOT_FOUND,
+                    _ => StatusCode::CONFLICT,
+                };
+                Self::new(status, refusal.code(), refusal.to_string())
+            }
+            CancelError::Database(db) => ApiError::database(&db),
+        }
+    }
 }

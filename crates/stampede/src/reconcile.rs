@@ -23,6 +23,7 @@ use stampede_infra::mysql::payments::{self, PaymentRef, Settlement};
 use stampede_infra::mysql::reconciliation::{claim_stale_orders, ClaimRequest};
 use stampede_infra::outbox::OutboxWriter;
 use stampede_infra::pg::{PgClient, PgStatus};
+use stampede_infra::refund_flow::RefundDesk;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -191,7 +192,7 @@ impl Reconciler {
                 .await?
             {
                 Settlement::Completed => Outcome::Completed,
-                Settlement::RefundRequired(_) => Outcome::RefundRequired,
+                Settlement::RefundRequired(..) => Outcome::RefundRequired,
                 Settlement::Failed(_) if failed_at_pg => Outcome::FailedAtPg,
                 Settlement::Failed(_) => Outcome::FailedNoTransactionKey,
                 Settlement::AlreadySettled => Outcome::AlreadySettled,
@@ -204,7 +205,12 @@ impl Reconciler {
         payment: PaymentRef<'_>,
         verdict: PgVerdict,
     ) -> anyhow::Result<Settlement> {
-        Ok(payments::settle_card_payment(&self.pool, &self.outbox, payment, verdict).await?)
+        let desk = RefundDesk {
+            pool: &self.pool,
+            outbox: &self.outbox,
+            pg: &self.pg,
+        };
+        Ok(desk.settle_card_payment(payment, verdict).await?)
     }
 
     /// One round: claim, then reconcile with bounded concurrency.

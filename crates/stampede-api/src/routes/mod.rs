@@ -13,6 +13,7 @@ mod ops;
 mod orders;
 mod payments;
 mod queue;
+mod refunds;
 mod reservations;
 
 use crate::openapi::ApiDoc;
@@ -71,4 +72,6 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(reservations::hold))
         .routes(routes!(reservations::get_reservation))
         .routes(routes!(reservations::pay))
+        .routes(routes!(orders::cancel_order))
+        .routes(routes!(refunds::refund, refunds::list_refunds))
 }

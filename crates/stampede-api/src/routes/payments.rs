@@ -151,16 +151,16 @@ pub async fn callback(
     let callback: Callback = parse_json(&body)?;
     let verdict = PgVerdict::from_callback(&callback.status, callback.reason.as_deref())
         .map_err(|m| ApiError::unprocessable("INVALID_BODY", m))?;
-    let settlement = payments::settle_card_payment(
-        &state.infra.pool,
-        &state.infra.outbox,
-        PaymentRef::TransactionKey(&callback.transaction_key),
-        verdict,
-    )
-    .await?;
+    let settlement = state
+        .refund_desk()
+        .settle_card_payment(
+            PaymentRef::TransactionKey(&callback.transaction_key),
+            verdict,
+        )
+        .await?;
     let outcome = match &settlement {
         Settlement::Completed => "completed",
-        Settlement::RefundRequired(_) => "refund_required",
+        Settlement::RefundRequired(..) => "refund_required",
         Settlement::Failed(_) => "failed",
         Settlement::AlreadySettled => "already_settled",
     };

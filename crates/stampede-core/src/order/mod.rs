@@ -1,6 +1,8 @@
 //! Orders: lines, pricing with coupons, and the order state machine.
 
+mod cancellation;
 mod new_order;
+pub use cancellation::{CancelRefusal, CancellableOrder};
 pub use new_order::{NewOrder, OfferedOption, PlacementRefusal, PricedLines, MAX_LINES};
 
 use crate::coupon::Discount;

@@ -52,11 +52,6 @@ impl RefundStatus {
         self.to(Self::Failed)
     }
 
-    /// Whether this refund's amount is taken out of what is left to refund.
-    pub fn reserves_amount(self) -> bool {
-        self != Self::Failed
-    }
-
     fn to(self, to: Self) -> Result<Self, InvalidRefundTransition> {
         match self {
             Self::Pending => Ok(to),
@@ -74,6 +69,26 @@ pub enum Refunder {
     Admin,
     /// Stampede itself, refunding a payment it could not fulfil.
     System,
+}
+
+impl Refunder {
+    /// Whether this refunder may refund (or read the refunds of) a payment
+    /// `payer_id` made: the payer, an admin, or Stampede itself.
+    pub fn may_act_for(self, payer_id: u64) -> bool {
+        match self {
+            Self::User(user) => user == payer_id,
+            Self::Admin | Self::System => true,
+        }
+    }
+
+    /// How the refund row records who asked.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::User(_) => "USER",
+            Self::Admin => "ADMIN",
+            Self::System => "SYSTEM",
+        }
+    }
 }
 
 /// A payment as a refund decision needs it, loaded (and locked) by the adapter.
@@ -126,6 +141,26 @@ impl RefundRefusal {
     }
 }
 
+/// Why a refund is asked, as its request states it: 1–500 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundReason(String);
+
+impl RefundReason {
+    pub const MAX_CHARS: usize = 500;
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > Self::MAX_CHARS {
+            return Err(format!("reason must be 1-{} characters", Self::MAX_CHARS));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A refund core allowed: write it for `amount`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefundDecision {
@@ -156,7 +191,7 @@ impl RefundablePayment {
         by: Refunder,
         amount: Option<u64>,
     ) -> Result<RefundDecision, RefundRefusal> {
-        if matches!(by, Refunder::User(user) if user != self.payer_id) {
+        if !by.may_act_for(self.payer_id) {
             return Err(RefundRefusal::NotYours(self.payment_id));
         }
         if self.captured() == 0 {
@@ -285,8 +320,6 @@ mod tests {
         assert!(Succeeded.fail().is_err());
         assert!(Failed.succeed().is_err());
         assert!(Succeeded.succeed().is_err());
-        assert!(Pending.reserves_amount() && Succeeded.reserves_amount());
-        assert!(!Failed.reserves_amount());
         for status in [Pending, Succeeded, Failed] {
             assert_eq!(RefundStatus::parse(status.as_str()), Some(status));
         }
@@ -375,6 +408,17 @@ mod tests {
         );
         assert!(!unfulfilled.restores_purchase());
         assert!(paid(10, 0).restores_purchase());
+    }
+
+    #[test]
+    fn a_reason_is_required_and_bounded() {
+        assert_eq!(
+            RefundReason::parse("  broken  ").unwrap().as_str(),
+            "broken"
+        );
+        assert!(RefundReason::parse(" ").is_err());
+        assert!(RefundReason::parse(&"x".repeat(501)).is_err());
+        assert!(RefundReason::parse(&"é".repeat(500)).is_ok());
     }
 
     #[test]
