@@ -12,15 +12,21 @@
 //! - the PG says SUCCESS → stock, payment SUCCESS, order COMPLETED
 //!   (out of stock → FAILED, refund flagged); FAILED → FAILED;
 //! - anything else (still pending, PG unreachable) → left for the next round.
+//!
+//! Card refunds PENDING for longer than `stale_after_secs` (the PG's answer
+//! was lost, or the process stopped before asking) are asked again with
+//! their own Idempotency-Key, so the PG refunds each at most once
+//! ([`Reconciler::reconcile_refunds`]).
 
 use anyhow::Context;
 use futures::StreamExt;
 use serde::Deserialize;
 use sqlx::MySqlPool;
 use stampede_core::payment::reconciliation::{self, FirstStep, PgAnswer, PgDecision, StalePayment};
-use stampede_core::payment::{PaymentStatus, PgVerdict};
+use stampede_core::payment::{PaymentStatus, PgVerdict, RefundStatus};
 use stampede_infra::mysql::payments::{self, PaymentRef, Settlement};
 use stampede_infra::mysql::reconciliation::{claim_stale_orders, ClaimRequest};
+use stampede_infra::mysql::refunds;
 use stampede_infra::outbox::OutboxWriter;
 use stampede_infra::pg::{PgClient, PgStatus};
 use stampede_infra::refund_flow::RefundDesk;
@@ -232,6 +238,34 @@ impl Reconciler {
         Ok(outcomes)
     }
 
+    /// One round of refunds: every stale PENDING card refund is asked of
+    /// the PG again; returns how many ended in each status.
+    pub async fn reconcile_refunds(&self) -> anyhow::Result<BTreeMap<RefundStatus, usize>> {
+        let stale = refunds::stale_pending_refunds(
+            &self.pool,
+            self.settings.stale_after_secs,
+            self.settings.batch_size,
+        )
+        .await?;
+        let desk = RefundDesk {
+            pool: &self.pool,
+            outbox: &self.outbox,
+            pg: &self.pg,
+        };
+        let mut outcomes = BTreeMap::new();
+        let mut asked = futures::stream::iter(stale.into_iter().map(|refund| desk.ask_pg(refund)))
+            .buffer_unordered(self.settings.concurrency);
+        while let Some(result) = asked.next().await {
+            match result {
+                Ok(refund) => *outcomes.entry(refund.status).or_default() += 1,
+                Err(error) => {
+                    tracing::warn!(%error, "reconciling a refund failed; next round retries")
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
     /// The scheduler inside `serve`.
     pub async fn run(self, shutdown: CancellationToken) {
         let interval = Duration::from_secs(self.settings.interval_secs);
@@ -246,6 +280,13 @@ impl Reconciler {
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "reconciliation round failed"),
+            }
+            match self.reconcile_refunds().await {
+                Ok(outcomes) if !outcomes.is_empty() => {
+                    tracing::info!(?outcomes, "refund reconciliation round")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "refund reconciliation round failed"),
             }
         }
     }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// PENDING (written, the money not yet back) → SUCCEEDED | FAILED; both
 /// are terminal. A points refund is SUCCEEDED in the transaction that
 /// writes it; a card refund is PENDING until the PG answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RefundStatus {
     Pending,
