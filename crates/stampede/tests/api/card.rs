@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(30);
 const SECRET: &str = "card-test-callback-secret-0123456789";
 
-struct Shop {
-    app: TestApp,
-    sim: PgSimProcess,
+pub struct Shop {
+    pub app: TestApp,
+    pub sim: PgSimProcess,
 }
 
 /// The shop and a PG simulator (its own process) configured by `sim`, wired to each other.
-async fn shop(sim: PgSimConfig) -> Shop {
+pub async fn shop(sim: PgSimConfig) -> Shop {
     let config = PgSimConfig {
         secret: SECRET.into(),
         latency_min_ms: 10,
@@ -46,7 +46,7 @@ async fn shop(sim: PgSimConfig) -> Shop {
     }
 }
 
-fn quiet() -> PgSimConfig {
+pub fn quiet() -> PgSimConfig {
     PgSimConfig {
         failure_rate: 0.0,
         ..PgSimConfig::default()
@@ -54,7 +54,7 @@ fn quiet() -> PgSimConfig {
 }
 
 /// An order of one unit of a fresh option with `stock`; returns (order id, option id).
-async fn order(app: &TestApp, user: u64, stock: u64) -> (u64, u64) {
+pub async fn order(app: &TestApp, user: u64, stock: u64) -> (u64, u64) {
     let option = product(app, 1, stock, None).await[0];
     let body = serde_json::json!({"items": [{"option_id": option, "quantity": 1}]});
     let created: serde_json::Value = app
@@ -66,7 +66,7 @@ async fn order(app: &TestApp, user: u64, stock: u64) -> (u64, u64) {
     (created["id"].as_u64().unwrap(), option)
 }
 
-async fn pay_card(app: &TestApp, user: u64, order: u64) -> reqwest::Response {
+pub async fn pay_card(app: &TestApp, user: u64, order: u64) -> reqwest::Response {
     let body = serde_json::json!({"method": "CARD", "card_type": "VISA", "card_no": "4111-1111-1111-1111"});
     app.post(
         &format!("/orders/{order}/payments"),
@@ -76,7 +76,7 @@ async fn pay_card(app: &TestApp, user: u64, order: u64) -> reqwest::Response {
     .await
 }
 
-async fn status_of(app: &TestApp, order: u64) -> (String, Vec<String>) {
+pub async fn status_of(app: &TestApp, order: u64) -> (String, Vec<String>) {
     let status: String = sqlx::query_scalar("SELECT status FROM orders WHERE id = ?")
         .bind(order)
         .fetch_one(&app.infra.pool)
@@ -359,7 +359,7 @@ async fn a_success_for_an_option_sold_out_meanwhile_fails_with_a_refund_flag() {
     shop.sim.cancel();
 }
 
-fn reconciler(app: &TestApp, concurrency: usize) -> Reconciler {
+pub fn reconciler(app: &TestApp, concurrency: usize) -> Reconciler {
     let mut settings = app.settings.reconcile.clone();
     settings.concurrency = concurrency;
     Reconciler::new(

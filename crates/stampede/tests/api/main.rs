@@ -6,6 +6,7 @@ mod after_payment;
 mod backbone;
 mod box_office;
 mod card;
+mod card_refunds;
 mod chaos;
 mod concerts;
 mod consumer_lag;
@@ -18,6 +19,7 @@ mod helpers;
 mod http;
 mod payments;
 mod post_payment;
+mod refunds;
 mod resilience;
 mod sink;
 #[path = "../support/mod.rs"]
