@@ -2,7 +2,7 @@
 //! was captured (also under concurrency), replays, who may refund, what a
 //! full refund gives back, and a conservation audit across a mixed run.
 
-use crate::box_office::{balance, buy, charge, on_sale, stored};
+use crate::box_office::{admitted, balance, buy, charge, hold, on_sale, pay, stored};
 use crate::helpers::*;
 use crate::payments::product;
 use futures::StreamExt;
@@ -75,9 +75,9 @@ async fn order_status(app: &TestApp, order: u64) -> String {
         .unwrap()
 }
 
-/// A user coupon worth 10% issued to `user`; its id.
+/// A user coupon issued to `user` (DB-lock mode: written before the answer); its id.
 async fn coupon_for(app: &TestApp, user: u64) -> String {
-    let policy = app.open_policy(10, "GATE").await;
+    let policy = app.open_policy(10, "DB_LOCK").await;
     let issued = app
         .post(
             &format!("/coupons/{policy}/issue"),
@@ -85,7 +85,7 @@ async fn coupon_for(app: &TestApp, user: u64) -> String {
             None,
         )
         .await;
-    assert_eq!(issued.status(), 201);
+    assert_eq!(issued.status(), 201, "{:?}", issued.text().await);
     let find = || async {
         sqlx::query_scalar::<_, String>(
             "SELECT id FROM user_coupons WHERE policy_id = ? AND user_id = ?",
@@ -351,12 +351,34 @@ async fn a_pending_order_is_cancelled_and_a_paid_one_is_refunded_instead() {
     app.stop().await;
 }
 
+/// Buys the one seat of a fresh schedule for `user` and refunds it in
+/// full; (sale, reservation).
+async fn bought_and_refunded(app: &TestApp, user: u64) -> (crate::box_office::OnSale, u64) {
+    let sale = on_sale(app, 1, 1, 5000).await;
+    let reservation = buy(app, user, &sale, 0, 0).await;
+    let payment = scalar(app, &format!("SELECT CAST(id AS SIGNED) FROM payments WHERE reservation_id = {reservation} AND status = 'SUCCESS'")).await as u64;
+    let before = balance(app, user).await;
+    let (status, body) = refund(app, &app.token(user, Role::User), payment, None, None).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(balance(app, user).await, before + 5000);
+    (sale, reservation)
+}
+
 #[tokio::test]
-async fn a_refunded_seat_is_on_sale_again_and_its_schedule_leaves_the_sold_out_ranking() {
+async fn a_refunded_seat_is_on_sale_again() {
     let app = spawn_app().await;
-    let sale = on_sale(&app, 1, 1, 5000).await;
-    let user = 7006;
-    let reservation = buy(&app, user, &sale, 0, 0).await;
+    let (_, reservation) = bought_and_refunded(&app, 7006).await;
+    assert_eq!(
+        stored(&app, reservation).await,
+        ("REFUNDED".to_owned(), "AVAILABLE".to_owned())
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_refunded_seat_takes_its_schedule_out_of_the_sold_out_ranking() {
+    let app = spawn_app().await;
+    let (sale, _) = bought_and_refunded(&app, 7008).await;
     let schedule = sale.schedule_ids[0];
     let ranked = || async {
         scalar(
@@ -365,26 +387,33 @@ async fn a_refunded_seat_is_on_sale_again_and_its_schedule_leaves_the_sold_out_r
         )
         .await
     };
+    // The refunded seat sells again (once the paid hold is cleaned up by
+    // its consumer), the schedule is sold out, and a refund un-sells it.
+    charge(&app, 7009, 10_000).await;
+    let queue_token = admitted(&app, 7009, sale.concert_id).await;
+    let held = std::cell::Cell::new(0);
+    assert!(
+        eventually(WAIT, || async {
+            let (status, body) = hold(&app, 7009, &queue_token, schedule, sale.seats[0][0]).await;
+            held.set(body["id"].as_u64().unwrap_or(0));
+            status == 201
+        })
+        .await,
+        "the refunded seat can be held again"
+    );
+    let sold_again = held.get();
+    assert_eq!(pay(&app, 7009, &queue_token, sold_again).await.0, 201);
     assert!(
         eventually(WAIT, || async { ranked().await == 1 }).await,
-        "one seat: sold out"
+        "sold out again"
     );
-    let payment = scalar(&app, &format!("SELECT CAST(id AS SIGNED) FROM payments WHERE reservation_id = {reservation} AND status = 'SUCCESS'")).await as u64;
-    let before = balance(&app, user).await;
-    let (status, body) = refund(&app, &app.token(user, Role::User), payment, None, None).await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(balance(&app, user).await, before + 5000);
-    assert_eq!(
-        stored(&app, reservation).await,
-        ("REFUNDED".to_owned(), "AVAILABLE".to_owned())
-    );
+    let payment = scalar(&app, &format!("SELECT CAST(id AS SIGNED) FROM payments WHERE reservation_id = {sold_again} AND status = 'SUCCESS'")).await as u64;
+    let (status, _) = refund(&app, &app.token(7009, Role::User), payment, None, None).await;
+    assert_eq!(status, 201);
     assert!(
         eventually(WAIT, || async { ranked().await == 0 }).await,
         "un-sold"
     );
-    // The seat sells again, to someone else, and the schedule is ranked again.
-    buy(&app, 7007, &sale, 0, 0).await;
-    assert!(eventually(WAIT, || async { ranked().await == 1 }).await);
     app.stop().await;
 }
 
