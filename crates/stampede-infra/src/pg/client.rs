@@ -182,14 +182,7 @@ impl PgClient {
             callback_url: &self.settings.callback_url,
         };
         let url = format!("{}/api/v1/payments", self.settings.base_url);
-        let answer: PaymentAnswer = self
-            .call(|| {
-                self.http
-                    .post(&url)
-                    .header("Idempotency-Key", idempotency_key)
-                    .json(&body)
-            })
-            .await?;
+        let answer: PaymentAnswer = self.post_once(&url, idempotency_key, &body).await?;
         Ok(answer.transaction_key)
     }
 
@@ -222,14 +215,7 @@ impl PgClient {
             self.settings.base_url
         );
         let body = RefundBody { amount, reason };
-        let answer: RefundAnswer = self
-            .call(|| {
-                self.http
-                    .post(&url)
-                    .header("Idempotency-Key", idempotency_key)
-                    .json(&body)
-            })
-            .await?;
+        let answer: RefundAnswer = self.post_once(&url, idempotency_key, &body).await?;
         let status = match answer.status.as_str() {
             "SUCCESS" => PgStatus::Success,
             "FAILED" => PgStatus::Failed(answer.reason.unwrap_or_else(|| "declined".into())),
@@ -239,6 +225,22 @@ impl PgClient {
             refund_key: answer.refund_key,
             status,
         })
+    }
+
+    /// POSTs `body` with an Idempotency-Key, so every retry is the same request.
+    async fn post_once<T: for<'de> Deserialize<'de>>(
+        &self,
+        url: &str,
+        idempotency_key: &str,
+        body: &impl Serialize,
+    ) -> Result<T, PgError> {
+        self.call(|| {
+            self.http
+                .post(url)
+                .header("Idempotency-Key", idempotency_key)
+                .json(body)
+        })
+        .await
     }
 
     async fn call<T: for<'de> Deserialize<'de>>(

@@ -91,7 +91,7 @@ pub async fn status_of(app: &TestApp, order: u64) -> (String, Vec<String>) {
     (status, payments)
 }
 
-async fn stock(app: &TestApp, option: u64) -> u64 {
+pub async fn stock(app: &TestApp, option: u64) -> u64 {
     sqlx::query_scalar("SELECT stock FROM product_options WHERE id = ?")
         .bind(option)
         .fetch_one(&app.infra.pool)

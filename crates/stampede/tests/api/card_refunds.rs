@@ -3,7 +3,7 @@
 //! payments refunded by themselves, and PENDING refunds the reconciler
 //! finishes.
 
-use crate::card::{order, pay_card, quiet, reconciler, shop, status_of};
+use crate::card::{order, pay_card, quiet, reconciler, shop, status_of, stock};
 use crate::helpers::*;
 use stampede_api::auth::Role;
 use stampede_core::payment::{RefundStatus, Refunder};
@@ -40,14 +40,6 @@ async fn paid_by_card(app: &TestApp, user: u64) -> (u64, u64, u64) {
         .await
     );
     (order_id, option, answer["payment_id"].as_u64().unwrap())
-}
-
-async fn stock(app: &TestApp, option: u64) -> u64 {
-    sqlx::query_scalar("SELECT stock FROM product_options WHERE id = ?")
-        .bind(option)
-        .fetch_one(&app.infra.pool)
-        .await
-        .unwrap()
 }
 
 /// Sets the simulator's decline rate while it runs.

@@ -4,7 +4,7 @@
 
 use crate::box_office::{admitted, balance, buy, charge, hold, on_sale, pay, stored};
 use crate::helpers::*;
-use crate::payments::product;
+use crate::payments::{product, scalar};
 use futures::StreamExt;
 use stampede_api::auth::Role;
 use std::time::Duration;
@@ -57,14 +57,6 @@ async fn refund(
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or_default())
-}
-
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, Option<i64>>(sql)
-        .fetch_one(&app.infra.pool)
-        .await
-        .unwrap()
-        .unwrap_or(0)
 }
 
 async fn order_status(app: &TestApp, order: u64) -> String {
