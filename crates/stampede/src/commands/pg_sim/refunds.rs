@@ -103,20 +103,14 @@ impl Simulator {
             "RF:{}",
             uuid::Builder::from_random_bytes(inner.rng.gen()).into_uuid()
         );
+        // Checked SUCCESS on arrival; a decided transaction never changes.
         let Some(transaction) = inner.ledger.transactions.get_mut(transaction_key) else {
             return Decided::Refused(error(
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
-                format!("no transaction {transaction_key}"),
+                "no such transaction",
             ));
         };
-        if transaction.status != TransactionStatus::Success {
-            return Decided::Refused(error(
-                StatusCode::CONFLICT,
-                "NOT_CAPTURED",
-                "only a SUCCESS transaction can be refunded",
-            ));
-        }
         let left = transaction.amount - transaction.refunded;
         if request.amount > left {
             return Decided::Refused(error(
@@ -182,6 +176,24 @@ pub(super) async fn create_refund(
             "INTERNAL_ERROR",
             "simulated PG failure; no refund was made",
         );
+    }
+    // Refused at once when there is nothing to refund; decided after the latency.
+    match sim.view(&transaction_key) {
+        None => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("no transaction {transaction_key}"),
+            )
+        }
+        Some(view) if view.status != TransactionStatus::Success => {
+            return error(
+                StatusCode::CONFLICT,
+                "NOT_CAPTURED",
+                "only a SUCCESS transaction can be refunded",
+            )
+        }
+        Some(_) => {}
     }
     tokio::select! {
         _ = sim.shutdown.cancelled() => return super::http::shutting_down(),
