@@ -11,10 +11,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use stampede_core::fcfs::{GateOutcome, NotAdmitted, PoolError, PoolKind, PoolRef};
-use stampede_core::order::PlacementRefusal;
-use stampede_core::payment::PaymentRefusal;
+use stampede_core::order::{CancelRefusal, PlacementRefusal};
+use stampede_core::payment::{PaymentRefusal, RefundRefusal};
 use stampede_infra::fcfs_pools::PoolChangeError;
+use stampede_infra::mysql::orders::CancelError;
 use stampede_infra::mysql::payments::PaymentError;
+use stampede_infra::mysql::refunds::RefundError;
 use stampede_infra::mysql::reservations::{HoldError, ReservationPaymentError};
 use utoipa::ToSchema;
 
@@ -421,4 +423,59 @@ pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Respon
         "internal error",
     )
     .into_response()
+}
+
+impl From<RefundError> for ApiError {
+    fn from(error: RefundError) -> Self {
+        match error {
+            RefundError::Refused(refusal) => refusal.into(),
+            RefundError::Database(db) => ApiError::database(&db),
+        }
+    }
+}
+
+/// A refund core refused: nothing was written.
+impl From<RefundRefusal> for ApiError {
+    fn from(refusal: RefundRefusal) -> Self {
+        let (status, code) = match refusal {
+            RefundRefusal::PaymentNotFound(_) => {
+                (StatusCode::NOT_FOUND, ErrorCode::PaymentNotFound)
+            }
+            RefundRefusal::NotYours(_) => (StatusCode::FORBIDDEN, ErrorCode::NotYourPayment),
+            RefundRefusal::ZeroAmount => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidRefundAmount,
+            ),
+            RefundRefusal::NothingCaptured { .. } => {
+                (StatusCode::CONFLICT, ErrorCode::PaymentNotRefundable)
+            }
+            RefundRefusal::ExceedsRefundable { .. } => {
+                (StatusCode::CONFLICT, ErrorCode::RefundExceedsCaptured)
+            }
+        };
+        Self::new(status, code, refusal.to_string())
+    }
+}
+
+impl From<CancelError> for ApiError {
+    fn from(error: CancelError) -> Self {
+        match error {
+            CancelError::Refused(refusal) => {
+                let (status, code) = match refusal {
+                    CancelRefusal::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::OrderNotFound),
+                    CancelRefusal::PaidRefundInstead { .. } => {
+                        (StatusCode::CONFLICT, ErrorCode::OrderPaidRefundInstead)
+                    }
+                    CancelRefusal::NotCancellable { .. } => {
+                        (StatusCode::CONFLICT, ErrorCode::OrderNotCancellable)
+                    }
+                    CancelRefusal::PaymentInProgress(_) => {
+                        (StatusCode::CONFLICT, ErrorCode::PaymentInProgress)
+                    }
+                };
+                Self::new(status, code, refusal.to_string())
+            }
+            CancelError::Database(db) => ApiError::database(&db),
+        }
+    }
 }

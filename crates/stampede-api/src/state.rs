@@ -7,6 +7,7 @@ use crate::{HttpSettings, PaymentSettings};
 use metrics_exporter_prometheus::PrometheusHandle;
 use stampede_core::coupon::CouponPolicy;
 use stampede_infra::pg::PgClient;
+use stampede_infra::refund_flow::RefundDesk;
 use stampede_infra::Infra;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -50,6 +51,15 @@ pub struct StateParts {
 }
 
 impl AppState {
+    /// Refunds, and card settlements that may need one, run through here.
+    pub fn refund_desk(&self) -> RefundDesk<'_> {
+        RefundDesk {
+            pool: &self.infra.pool,
+            outbox: &self.infra.outbox,
+            pg: &self.pg,
+        }
+    }
+
     pub fn new(parts: StateParts) -> Self {
         let negative_ttl = Duration::from_secs(parts.payments.negative_cache_secs);
         Self(Arc::new(SharedState {

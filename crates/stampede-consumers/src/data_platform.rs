@@ -1,4 +1,4 @@
-//! The data platform feed: POSTs every successful payment to the
+//! The data platform feed: POSTs every successful payment and refund to the
 //! external data platform (`notify.data_platform_url`). A failing platform is
 //! retried by the runtime and, after that, its events wait in
 //! `payment.success.DLT` (replayable); it never touches the payment.
@@ -26,7 +26,7 @@ pub fn spec(infra: &Infra) -> Option<ConsumerSpec> {
     Some(ConsumerSpec::per_record(
         NAME,
         "data-platform-group",
-        &[topics::PAYMENT_SUCCESS],
+        &[topics::PAYMENT_SUCCESS, topics::PAYMENT_REFUNDED],
         handler,
     ))
 }

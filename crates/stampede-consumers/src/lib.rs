@@ -19,6 +19,7 @@ register! {
     coupon_issue_queue,
     transaction_history,
     notifications,
+    refund_notifications,
     data_platform,
     sold_out_ranking,
     post_payment_cleanup,

@@ -6,11 +6,15 @@
 //! It asks the database whether the schedule is sold out instead of
 //! counting events, so redeliveries and events arriving out of order (they
 //! are keyed per reservation, on different partitions) change nothing.
+//!
+//! A full refund of a seat (`payment.refunded`) puts it on sale again: a
+//! schedule that is no longer sold out leaves the ranking (it enters again,
+//! with its new time, if it sells out again).
 
 use async_trait::async_trait;
 use stampede_core::concert::ranking::sell_out_ms;
 use stampede_core::events::topics;
-use stampede_core::payment::{PaymentSucceeded, Purchase};
+use stampede_core::payment::{PaymentRefunded, PaymentSucceeded, Purchase};
 use stampede_infra::kafka::consumer::{ConsumedEvent, ConsumerSpec, EventHandler, HandlerError};
 use stampede_infra::mysql::concerts;
 use stampede_infra::redis::SoldOutRanking;
@@ -26,7 +30,7 @@ pub fn spec(infra: &Infra) -> ConsumerSpec {
     ConsumerSpec::per_record(
         NAME,
         "ranking-update-group",
-        &[topics::PAYMENT_SUCCESS],
+        &[topics::PAYMENT_SUCCESS, topics::PAYMENT_REFUNDED],
         handler,
     )
 }
@@ -36,9 +40,34 @@ struct RankSoldOut {
     ranking: SoldOutRanking,
 }
 
+impl RankSoldOut {
+    /// A refunded seat is on sale again: a schedule no longer sold out is
+    /// un-ranked, in MariaDB and in Redis (both idempotent deletes).
+    async fn unrank_if_on_sale(&self, refunded: PaymentRefunded) -> Result<(), HandlerError> {
+        let Purchase::Reservation { schedule_id, .. } = refunded.purchase else {
+            return Ok(());
+        };
+        if !refunded.full {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await?;
+        if concerts::sold_out(&mut conn, schedule_id).await?.is_some() {
+            return Ok(());
+        }
+        if concerts::unrecord_sold_out(&mut conn, schedule_id).await? {
+            tracing::info!(schedule_id, "a refunded seat un-sold a schedule");
+        }
+        self.ranking.remove(schedule_id).await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl EventHandler for RankSoldOut {
     async fn handle(&self, event: &ConsumedEvent) -> Result<(), HandlerError> {
+        if event.envelope.event_type == topics::PAYMENT_REFUNDED {
+            return self.unrank_if_on_sale(event.payload()?).await;
+        }
         let paid: PaymentSucceeded = event.payload()?;
         let Purchase::Reservation { schedule_id, .. } = paid.purchase else {
             return Ok(());

@@ -108,6 +108,7 @@ pub mod topics {
     pub const ORDER_CREATED: &str = "order.created";
     pub const PAYMENT_SUCCESS: &str = "payment.success";
     pub const PAYMENT_FAILED: &str = "payment.failed";
+    pub const PAYMENT_REFUNDED: &str = "payment.refunded";
     pub const RESERVATION_CREATED: &str = "reservation.created";
 
     /// Suffix of a topic's dead-letter topic, as Spring Kafka names it.

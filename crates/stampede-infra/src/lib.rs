@@ -16,6 +16,7 @@ pub mod notify;
 pub mod outbox;
 pub mod pg;
 pub mod redis;
+pub mod refund_flow;
 
 mod infra;
 pub use infra::{ConcertSettings, FcfsSettings, Infra, InfraSettings};

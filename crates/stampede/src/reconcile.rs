@@ -13,6 +13,11 @@
 //!   (out of stock → FAILED, refund flagged); FAILED → FAILED;
 //! - anything else (still pending, PG unreachable) → left for the next round.
 //!
+//! Card refunds PENDING for longer than `stale_after_secs` (the PG's answer
+//! was lost, or the process stopped before asking) are asked again with
+//! their own Idempotency-Key, so the PG refunds each at most once
+//! ([`Reconciler::reconcile_refunds`]).
+//!
 //! Paid top-ups stuck PENDING are settled the same way ([`top_ups`]).
 
 mod top_ups;
@@ -22,11 +27,13 @@ use futures::StreamExt;
 use serde::Deserialize;
 use sqlx::MySqlPool;
 use stampede_core::payment::reconciliation::{self, FirstStep, PgAnswer, PgDecision, StalePayment};
-use stampede_core::payment::{PaymentStatus, PgVerdict};
+use stampede_core::payment::{PaymentStatus, PgVerdict, RefundStatus};
 use stampede_infra::mysql::payments::{self, PaymentRef, Settlement};
 use stampede_infra::mysql::reconciliation::{claim_stale_orders, ClaimRequest};
+use stampede_infra::mysql::refunds;
 use stampede_infra::outbox::OutboxWriter;
 use stampede_infra::pg::{PgClient, PgStatus};
+use stampede_infra::refund_flow::RefundDesk;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -195,7 +202,7 @@ impl Reconciler {
                 .await?
             {
                 Settlement::Completed => Outcome::Completed,
-                Settlement::RefundRequired(_) => Outcome::RefundRequired,
+                Settlement::RefundRequired(..) => Outcome::RefundRequired,
                 Settlement::Failed(_) if failed_at_pg => Outcome::FailedAtPg,
                 Settlement::Failed(_) => Outcome::FailedNoTransactionKey,
                 Settlement::AlreadySettled => Outcome::AlreadySettled,
@@ -208,7 +215,12 @@ impl Reconciler {
         payment: PaymentRef<'_>,
         verdict: PgVerdict,
     ) -> anyhow::Result<Settlement> {
-        Ok(payments::settle_card_payment(&self.pool, &self.outbox, payment, verdict).await?)
+        let desk = RefundDesk {
+            pool: &self.pool,
+            outbox: &self.outbox,
+            pg: &self.pg,
+        };
+        Ok(desk.settle_card_payment(payment, verdict).await?)
     }
 
     /// One round: claim, then reconcile with bounded concurrency.
@@ -226,6 +238,34 @@ impl Reconciler {
         while let Some(outcome) = results.next().await {
             *outcomes.entry(outcome).or_default() += 1;
             on_done();
+        }
+        Ok(outcomes)
+    }
+
+    /// One round of refunds: every stale PENDING card refund is asked of
+    /// the PG again; returns how many ended in each status.
+    pub async fn reconcile_refunds(&self) -> anyhow::Result<BTreeMap<RefundStatus, usize>> {
+        let stale = refunds::stale_pending_refunds(
+            &self.pool,
+            self.settings.stale_after_secs,
+            self.settings.batch_size,
+        )
+        .await?;
+        let desk = RefundDesk {
+            pool: &self.pool,
+            outbox: &self.outbox,
+            pg: &self.pg,
+        };
+        let mut outcomes = BTreeMap::new();
+        let mut asked = futures::stream::iter(stale.into_iter().map(|refund| desk.ask_pg(refund)))
+            .buffer_unordered(self.settings.concurrency);
+        while let Some(result) = asked.next().await {
+            match result {
+                Ok(refund) => *outcomes.entry(refund.status).or_default() += 1,
+                Err(error) => {
+                    tracing::warn!(%error, "reconciling a refund failed; next round retries")
+                }
+            }
         }
         Ok(outcomes)
     }
@@ -249,6 +289,13 @@ impl Reconciler {
                 Ok(0) => {}
                 Ok(settled) => tracing::info!(settled, "top-ups reconciled"),
                 Err(error) => tracing::warn!(%error, "top-up reconciliation round failed"),
+            }
+            match self.reconcile_refunds().await {
+                Ok(outcomes) if !outcomes.is_empty() => {
+                    tracing::info!(?outcomes, "refund reconciliation round")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "refund reconciliation round failed"),
             }
         }
     }

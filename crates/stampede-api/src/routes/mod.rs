@@ -14,6 +14,7 @@ mod orders;
 mod payments;
 mod points;
 mod queue;
+mod refunds;
 mod reservations;
 
 use crate::openapi::ApiDoc;
@@ -74,4 +75,6 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(reservations::hold))
         .routes(routes!(reservations::get_reservation))
         .routes(routes!(reservations::pay))
+        .routes(routes!(orders::cancel_order))
+        .routes(routes!(refunds::refund, refunds::list_refunds))
 }

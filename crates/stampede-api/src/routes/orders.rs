@@ -124,3 +124,34 @@ pub async fn get_order(
     body["payments"] = serde_json::to_value(payments).expect("payments serialise");
     Ok(Json(body))
 }
+
+/// Cancels one of the caller's PENDING orders (nothing was taken yet, so
+/// its coupons stay ISSUED). A paid order answers 409
+/// `ORDER_PAID_REFUND_INSTEAD`: refund its payment (`POST /payments/{id}/refunds`).
+/// Honours `Idempotency-Key`.
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
+    params(("id" = u64, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn cancel_order(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("POST /orders/{id}/cancel");
+    once(
+        &state,
+        user.user_id,
+        &headers,
+        &[path.as_bytes()],
+        || async {
+            let order = orders::cancel_order(&state.infra.pool, id, user.user_id).await?;
+            Ok((
+                StatusCode::OK,
+                serde_json::to_value(order).expect("orders serialise"),
+            ))
+        },
+    )
+    .await
+}

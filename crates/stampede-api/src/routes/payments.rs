@@ -169,16 +169,16 @@ pub async fn callback(
             serde_json::json!({"transaction_key": callback.transaction_key, "result": outcome}),
         ));
     }
-    let settlement = payments::settle_card_payment(
-        &state.infra.pool,
-        &state.infra.outbox,
-        PaymentRef::TransactionKey(&callback.transaction_key),
-        verdict,
-    )
-    .await?;
+    let settlement = state
+        .refund_desk()
+        .settle_card_payment(
+            PaymentRef::TransactionKey(&callback.transaction_key),
+            verdict,
+        )
+        .await?;
     let outcome = match &settlement {
         Settlement::Completed => "completed",
-        Settlement::RefundRequired(_) => "refund_required",
+        Settlement::RefundRequired(..) => "refund_required",
         Settlement::Failed(_) => "failed",
         Settlement::AlreadySettled => "already_settled",
     };

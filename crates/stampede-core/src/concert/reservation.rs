@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// PENDING (the seat is held) → CONFIRMED (paid) | CANCELLED (payment
-/// failed, compensated) | EXPIRED (the hold ran out). Every state but
-/// PENDING is terminal.
+/// failed, compensated) | EXPIRED (the hold ran out); CONFIRMED → REFUNDED
+/// (its payment refunded in full, the seat AVAILABLE again). CANCELLED,
+/// EXPIRED and REFUNDED are terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReservationStatus {
@@ -15,6 +16,7 @@ pub enum ReservationStatus {
     Confirmed,
     Cancelled,
     Expired,
+    Refunded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +33,7 @@ impl ReservationStatus {
             Self::Confirmed => "CONFIRMED",
             Self::Cancelled => "CANCELLED",
             Self::Expired => "EXPIRED",
+            Self::Refunded => "REFUNDED",
         }
     }
 
@@ -40,13 +43,15 @@ impl ReservationStatus {
             Self::Confirmed,
             Self::Cancelled,
             Self::Expired,
+            Self::Refunded,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
     }
 
+    /// No transition leaves it (CONFIRMED may still be refunded).
     pub fn is_terminal(self) -> bool {
-        self != Self::Pending
+        matches!(self, Self::Cancelled | Self::Expired | Self::Refunded)
     }
 
     pub fn confirm(self) -> Result<Self, InvalidReservationTransition> {
@@ -59,6 +64,17 @@ impl ReservationStatus {
 
     pub fn expire(self) -> Result<Self, InvalidReservationTransition> {
         self.to(Self::Expired)
+    }
+
+    /// Its payment was refunded in full: only a paid reservation can be.
+    pub fn refund(self) -> Result<Self, InvalidReservationTransition> {
+        match self {
+            Self::Confirmed => Ok(Self::Refunded),
+            from => Err(InvalidReservationTransition {
+                from,
+                to: Self::Refunded,
+            }),
+        }
     }
 
     /// What a reader should see at `now`: a PENDING reservation whose hold
@@ -113,12 +129,22 @@ mod tests {
         assert_eq!(Pending.confirm(), Ok(Confirmed));
         assert_eq!(Pending.cancel(), Ok(Cancelled));
         assert_eq!(Pending.expire(), Ok(Expired));
-        for terminal in [Confirmed, Cancelled, Expired] {
-            assert!(terminal.is_terminal());
+        for settled in [Confirmed, Cancelled, Expired, Refunded] {
+            assert_eq!(settled.is_terminal(), settled != Confirmed);
+            let terminal = settled;
             assert!(terminal.confirm().is_err());
             assert!(terminal.cancel().is_err());
             assert!(terminal.expire().is_err());
         }
+    }
+
+    #[test]
+    fn only_a_confirmed_reservation_is_refunded() {
+        assert_eq!(Confirmed.refund(), Ok(Refunded));
+        for other in [Pending, Cancelled, Expired, Refunded] {
+            assert!(other.refund().is_err());
+        }
+        assert_eq!(super::ReservationStatus::parse("REFUNDED"), Some(Refunded));
     }
 
     #[test]

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// AVAILABLE → HELD (a reservation holds it while its buyer pays) → SOLD;
-/// HELD → AVAILABLE when the hold is released or cancelled. SOLD is terminal.
+/// HELD → AVAILABLE when the hold is released or cancelled; SOLD →
+/// AVAILABLE only when its payment is refunded in full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SeatStatus {
@@ -54,6 +55,11 @@ impl SeatStatus {
 
     pub fn release(self) -> Result<Self, InvalidSeatTransition> {
         self.to(Self::Available, Self::Held)
+    }
+
+    /// A sold seat whose payment was refunded is on sale again.
+    pub fn refund(self) -> Result<Self, InvalidSeatTransition> {
+        self.to(Self::Available, Self::Sold)
     }
 
     /// Moves to `to`, which is only reachable from `from`.
@@ -117,8 +123,10 @@ mod tests {
         assert!(Available.sell().is_err(), "no sale without a hold");
         assert!(Held.hold().is_err());
         for transition in [SeatStatus::hold, SeatStatus::sell, SeatStatus::release] {
-            assert!(transition(Sold).is_err(), "SOLD is terminal");
+            assert!(transition(Sold).is_err(), "SOLD is only left by a refund");
         }
+        assert_eq!(Sold.refund(), Ok(Available));
+        assert!(Held.refund().is_err() && Available.refund().is_err());
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// ISSUED → USED (a payment spent it) or EXPIRED; both are terminal.
+/// ISSUED → USED (a payment spent it) or EXPIRED; USED → ISSUED when the
+/// payment that spent it is refunded in full before the coupon expires.
+/// EXPIRED is terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum UserCouponStatus {
@@ -44,6 +46,17 @@ impl UserCouponStatus {
         self.to(Self::Expired)
     }
 
+    /// Given back by a full refund of the payment that used it.
+    pub fn restore(self) -> Result<Self, InvalidTransition> {
+        match self {
+            Self::Used => Ok(Self::Issued),
+            from => Err(InvalidTransition {
+                from,
+                to: Self::Issued,
+            }),
+        }
+    }
+
     fn to(self, to: Self) -> Result<Self, InvalidTransition> {
         match self {
             Self::Issued => Ok(to),
@@ -63,5 +76,12 @@ mod tests {
         assert!(Used.use_it().is_err());
         assert!(Used.expire().is_err());
         assert!(Expired.use_it().is_err());
+    }
+
+    #[test]
+    fn only_a_used_coupon_is_restored() {
+        assert_eq!(Used.restore(), Ok(Issued));
+        assert!(Issued.restore().is_err());
+        assert!(Expired.restore().is_err());
     }
 }

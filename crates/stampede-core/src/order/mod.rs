@@ -1,6 +1,8 @@
 //! Orders: lines, pricing with coupons, and the order state machine.
 
+mod cancellation;
 mod new_order;
+pub use cancellation::{CancelRefusal, CancellableOrder};
 pub use new_order::{NewOrder, OfferedOption, PlacementRefusal, PricedLines, MAX_LINES};
 
 use crate::coupon::Discount;
@@ -8,7 +10,9 @@ use crate::events::{topics, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 /// PENDING (not paid yet) → PAID (points) | COMPLETED (card,
-/// confirmed by the PG) | FAILED | CANCELLED. Every state but PENDING is terminal.
+/// confirmed by the PG) | FAILED | CANCELLED; PAID | COMPLETED → REFUNDED
+/// when its payment is refunded in full. FAILED, CANCELLED and REFUNDED are
+/// terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
@@ -17,6 +21,7 @@ pub enum OrderStatus {
     Completed,
     Failed,
     Cancelled,
+    Refunded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +39,7 @@ impl OrderStatus {
             Self::Completed => "COMPLETED",
             Self::Failed => "FAILED",
             Self::Cancelled => "CANCELLED",
+            Self::Refunded => "REFUNDED",
         }
     }
 
@@ -44,13 +50,15 @@ impl OrderStatus {
             Self::Completed,
             Self::Failed,
             Self::Cancelled,
+            Self::Refunded,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
     }
 
+    /// No transition leaves it (PAID and COMPLETED may still be refunded).
     pub fn is_terminal(self) -> bool {
-        self != Self::Pending
+        matches!(self, Self::Failed | Self::Cancelled | Self::Refunded)
     }
 
     /// Paid with points, in the same transaction that took them.
@@ -69,6 +77,17 @@ impl OrderStatus {
 
     pub fn cancel(self) -> Result<Self, InvalidOrderTransition> {
         self.to(Self::Cancelled)
+    }
+
+    /// Its payment was refunded in full: only a paid order can be.
+    pub fn refund(self) -> Result<Self, InvalidOrderTransition> {
+        match self {
+            Self::Paid | Self::Completed => Ok(Self::Refunded),
+            from => Err(InvalidOrderTransition {
+                from,
+                to: Self::Refunded,
+            }),
+        }
     }
 
     fn to(self, to: Self) -> Result<Self, InvalidOrderTransition> {
@@ -163,11 +182,24 @@ mod tests {
         assert_eq!(Pending.complete(), Ok(Completed));
         assert_eq!(Pending.fail(), Ok(Failed));
         assert_eq!(Pending.cancel(), Ok(Cancelled));
-        for terminal in [Paid, Completed, Failed, Cancelled] {
-            assert!(terminal.is_terminal());
-            assert!(terminal.pay().is_err() && terminal.complete().is_err());
-            assert!(terminal.fail().is_err() && terminal.cancel().is_err());
+        for settled in [Paid, Completed, Failed, Cancelled, Refunded] {
+            assert!(settled.pay().is_err() && settled.complete().is_err());
+            assert!(settled.fail().is_err() && settled.cancel().is_err());
+            assert_eq!(OrderStatus::parse(settled.as_str()), Some(settled));
         }
+        for terminal in [Failed, Cancelled, Refunded] {
+            assert!(terminal.is_terminal());
+            assert!(terminal.refund().is_err());
+        }
+    }
+
+    #[test]
+    fn only_a_paid_order_is_refunded() {
+        use OrderStatus::*;
+        assert_eq!(Paid.refund(), Ok(Refunded));
+        assert_eq!(Completed.refund(), Ok(Refunded));
+        assert!(Pending.refund().is_err());
+        assert!(!Paid.is_terminal() && !Pending.is_terminal());
     }
 
     #[test]

@@ -2,8 +2,13 @@
 
 mod card;
 pub mod reconciliation;
+mod refund;
 mod refusal;
 pub use card::{Card, PgVerdict, INVALID_CARD};
+pub use refund::{
+    InvalidRefundTransition, PaymentRefunded, RefundDecision, RefundReason, RefundRefusal,
+    RefundStatus, RefundablePayment, Refunder, Restitution, UsedCoupon,
+};
 pub use refusal::PaymentRefusal;
 
 use crate::events::{topics, DomainEvent};
@@ -24,6 +29,12 @@ impl PaymentMethod {
             Self::Points => "POINTS",
             Self::Card => "CARD",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Points, Self::Card]
+            .into_iter()
+            .find(|m| m.as_str() == text)
     }
 }
 

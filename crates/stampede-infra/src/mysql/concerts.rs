@@ -235,6 +235,20 @@ pub async fn record_sold_out(
     Ok(inserted == 1)
 }
 
+/// Forgets a schedule's sell-out (a refunded seat is on sale again); false
+/// when it was not recorded.
+pub async fn unrecord_sold_out(
+    conn: &mut MySqlConnection,
+    schedule_id: u64,
+) -> Result<bool, sqlx::Error> {
+    let deleted = sqlx::query("DELETE FROM sold_out_rankings WHERE schedule_id = ?")
+        .bind(schedule_id)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(deleted == 1)
+}
+
 /// One line of the sold-out ranking.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RankedSchedule {

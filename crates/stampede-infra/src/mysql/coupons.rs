@@ -9,6 +9,7 @@ use stampede_core::coupon::{
     CouponIssued, CouponPolicy, Discount, IssueMode, NewCouponPolicy, UserCouponStatus,
 };
 use stampede_core::fcfs::{PoolKind, PoolStatus};
+use stampede_core::payment::UsedCoupon;
 use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
@@ -327,4 +328,51 @@ pub async fn issue_with_row_lock(
     insert.build().execute(&mut *tx).await?;
     tx.commit().await?;
     Ok((DbIssue::Issued, id))
+}
+
+/// The coupons order `order_id` spent (USED), with their expiry, read on `conn`.
+pub(crate) async fn used_by_order(
+    conn: &mut MySqlConnection,
+    order_id: u64,
+) -> Result<Vec<UsedCoupon>, sqlx::Error> {
+    let rows: Vec<(String, NaiveDateTime)> = sqlx::query_as(
+        "SELECT c.id, c.expires_at FROM order_coupons oc JOIN user_coupons c ON c.id = oc.user_coupon_id \
+         WHERE oc.order_id = ? AND c.status = ? ORDER BY c.id",
+    )
+    .bind(order_id)
+    .bind(UserCouponStatus::Used.as_str())
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, expires_at)| UsedCoupon {
+            id,
+            expires_at: utc(expires_at),
+        })
+        .collect())
+}
+
+/// USED → ISSUED for `user_id`'s coupons `ids` (those a full refund gives
+/// back), still only while unexpired.
+pub(crate) async fn restore_coupons(
+    conn: &mut MySqlConnection,
+    user_id: u64,
+    ids: &[String],
+) -> Result<(), sqlx::Error> {
+    let restored = UserCouponStatus::Used
+        .restore()
+        .expect("a USED coupon can be restored");
+    for id in ids {
+        sqlx::query(
+            "UPDATE user_coupons SET status = ?, used_at = NULL \
+             WHERE id = ? AND user_id = ? AND status = ? AND expires_at > UTC_TIMESTAMP(3)",
+        )
+        .bind(restored.as_str())
+        .bind(id)
+        .bind(user_id)
+        .bind(UserCouponStatus::Used.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }

@@ -6,7 +6,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::MySqlPool;
 use stampede_core::coupon::{Discount, UserCouponStatus};
 use stampede_core::events::EventEnvelope;
-use stampede_core::order::{OrderCreated, OrderLine, OrderStatus, Pricing};
+use stampede_core::order::{
+    CancelRefusal, CancellableOrder, OrderCreated, OrderLine, OrderStatus, Pricing,
+};
+use stampede_core::payment::PaymentStatus;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Order {
@@ -189,4 +192,48 @@ pub async fn usable_coupons(
         }
     }
     Ok(Some(discounts))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error(transparent)]
+    Refused(#[from] CancelRefusal),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Cancels order `order_id` for its buyer `user_id` (core decides on the
+/// locked order and whether a card payment is in flight); returns it as it now is.
+pub async fn cancel_order(
+    pool: &MySqlPool,
+    order_id: u64,
+    user_id: u64,
+) -> Result<Order, CancelError> {
+    let mut tx = pool.begin().await?;
+    let row: Option<(u64, String)> =
+        sqlx::query_as("SELECT user_id, status FROM orders WHERE id = ? FOR UPDATE")
+            .bind(order_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (buyer_id, stored) = row.ok_or(CancelRefusal::NotFound(order_id))?;
+    let status = super::stored_status(OrderStatus::parse(&stored), "orders.status", &stored)?;
+    let in_flight: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE order_id = ? AND status = ?")
+            .bind(order_id)
+            .bind(PaymentStatus::Pending.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+    let order = CancellableOrder {
+        order_id,
+        buyer_id,
+        status,
+        card_payment_pending: in_flight > 0,
+    };
+    let cancelled = order.cancel_by(user_id)?;
+    super::payments::set_order_status(&mut tx, order_id, status, cancelled).await?;
+    let order = find_order_on(&mut tx, order_id)
+        .await?
+        .ok_or(CancelRefusal::NotFound(order_id))?;
+    tx.commit().await?;
+    Ok(order)
 }

@@ -8,6 +8,7 @@
 
 use super::catalog::take_points;
 use super::orders::{find_order, find_order_on, Order};
+use super::refunds::{write_refund_on, Refund, RefundError, RefundRequest};
 use super::stored_status;
 use crate::outbox::OutboxWriter;
 use chrono::Utc;
@@ -17,7 +18,7 @@ use stampede_core::events::EventEnvelope;
 use stampede_core::order::{OrderLine, OrderStatus};
 use stampede_core::payment::{
     PaidLine, PaymentFailed, PaymentMethod, PaymentRefusal, PaymentStatus, PaymentSucceeded,
-    PgVerdict, Purchase,
+    PgVerdict, Purchase, Refunder,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +53,7 @@ pub struct Paid {
 }
 
 /// What a payment of `order` pays for, as payment events carry it.
-fn purchase_of(order: &Order) -> Purchase {
+pub(crate) fn purchase_of(order: &Order) -> Purchase {
     Purchase::Order {
         order_id: order.id,
         lines: order
@@ -111,6 +112,24 @@ async fn take_stock(conn: &mut MySqlConnection, lines: &[OrderLine]) -> Result<(
     Ok(())
 }
 
+/// Gives each line's quantity back (a full refund), options in ascending
+/// id order like [`take_stock`], so refunds and payments cannot deadlock.
+pub(crate) async fn return_stock(
+    conn: &mut MySqlConnection,
+    lines: &[PaidLine],
+) -> Result<(), sqlx::Error> {
+    let mut sorted: Vec<&PaidLine> = lines.iter().collect();
+    sorted.sort_by_key(|l| l.option_id);
+    for line in sorted {
+        sqlx::query("UPDATE product_options SET stock = stock + ? WHERE id = ?")
+            .bind(line.quantity)
+            .bind(line.option_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// ISSUED → USED for the order's coupons, only the owner's, only unexpired ones.
 async fn use_coupons(conn: &mut MySqlConnection, order: &Order) -> Result<(), PaymentError> {
     for coupon in &order.coupon_ids {
@@ -134,7 +153,7 @@ async fn use_coupons(conn: &mut MySqlConnection, order: &Order) -> Result<(), Pa
 
 /// Writes the transition `from` → `to` that core allowed on the loaded
 /// status; false when the row was no longer `from`.
-async fn set_order_status(
+pub(crate) async fn set_order_status(
     conn: &mut MySqlConnection,
     order_id: u64,
     from: OrderStatus,
@@ -353,8 +372,9 @@ pub enum Settlement {
     /// Stock taken, payment SUCCESS, order COMPLETED, `payment.success` written.
     Completed,
     /// Paid at the PG but not fulfillable (out of stock, order no longer
-    /// pending): payment and order FAILED, refund required.
-    RefundRequired(String),
+    /// pending): payment and order FAILED, and a SYSTEM refund of all of it
+    /// written PENDING in the same transaction, for the PG to carry out.
+    RefundRequired(String, Refund),
     /// The PG declined (or the request never reached it): FAILED.
     Failed(String),
     /// Already settled before: nothing changed (duplicate or late callback).
@@ -410,11 +430,11 @@ pub async fn settle_card_payment(
     )?;
     let order_pending = order_status == OrderStatus::Pending;
 
-    let settlement = match verdict {
-        PgVerdict::Failed(reason) => Settlement::Failed(reason),
-        PgVerdict::Success if !order_pending => {
-            Settlement::RefundRequired("ORDER_NOT_PENDING".into())
-        }
+    // What happens, before it is written: `Some(reason)` for a refusal,
+    // with whether the PG charged (a refund is then required).
+    let failure = match verdict {
+        PgVerdict::Failed(reason) => Some((reason, false)),
+        PgVerdict::Success if !order_pending => Some(("ORDER_NOT_PENDING".to_owned(), true)),
         PgVerdict::Success => {
             let mut fulfil = sqlx::Connection::begin(&mut *tx).await?;
             let taken = match take_stock(&mut fulfil, &order.lines).await {
@@ -424,46 +444,76 @@ pub async fn settle_card_payment(
             match taken {
                 Ok(()) => {
                     fulfil.commit().await?;
-                    Settlement::Completed
+                    None
                 }
                 Err(PaymentError::Database(error)) => return Err(error.into()),
                 Err(refusal) => {
                     fulfil.rollback().await?;
-                    Settlement::RefundRequired(refusal.code())
+                    Some((refusal.code(), true))
                 }
             }
         }
     };
     let method = PaymentMethod::Card;
-    match &settlement {
-        Settlement::Completed => {
+    let settlement = match failure {
+        None => {
             set_payment(&mut tx, payment_id, PaymentStatus::Success, None, false).await?;
             if let Ok(completed) = order_status.complete() {
                 set_order_status(&mut tx, order_id, order_status, completed).await?;
             }
             let event = NewPayment::of_order(&order, method).succeeded(payment_id);
             outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
+            Settlement::Completed
         }
-        Settlement::RefundRequired(reason) | Settlement::Failed(reason) => {
-            let refund = matches!(settlement, Settlement::RefundRequired(_));
+        Some((reason, refund)) => {
             set_payment(
                 &mut tx,
                 payment_id,
                 PaymentStatus::Failed,
-                Some(reason),
+                Some(&reason),
                 refund,
             )
             .await?;
             if let Ok(failed) = order_status.fail() {
                 set_order_status(&mut tx, order_id, order_status, failed).await?;
             }
-            let event = NewPayment::of_order(&order, method).failed(payment_id, reason, refund);
+            let event = NewPayment::of_order(&order, method).failed(payment_id, &reason, refund);
             outbox.append(&mut tx, &EventEnvelope::wrap(&event)).await?;
+            if refund {
+                let refund = refund_unfulfilled(&mut tx, outbox, payment_id, &reason).await?;
+                Settlement::RefundRequired(reason, refund)
+            } else {
+                Settlement::Failed(reason)
+            }
         }
-        Settlement::AlreadySettled => unreachable!("returned above"),
-    }
+    };
     outbox.commit(tx).await?;
     Ok(settlement)
+}
+
+/// The SYSTEM refund of everything a payment that could not be fulfilled
+/// captured, written PENDING (for the PG) with the settlement, so a crash
+/// right after it cannot leave the buyer's money kept for nothing.
+async fn refund_unfulfilled(
+    conn: &mut MySqlConnection,
+    outbox: &OutboxWriter,
+    payment_id: u64,
+    reason: &str,
+) -> Result<Refund, PaymentError> {
+    let request = RefundRequest {
+        payment_id,
+        by: Refunder::System,
+        amount: None,
+        reason: &format!("LATE_PAYMENT: {reason}"),
+    };
+    write_refund_on(conn, outbox, request)
+        .await
+        .map_err(|error| match error {
+            RefundError::Database(error) => PaymentError::Database(error),
+            RefundError::Refused(refusal) => PaymentError::Database(sqlx::Error::Protocol(
+                format!("a FAILED refund-required payment must be refundable: {refusal}"),
+            )),
+        })
 }
 
 async fn set_payment(

@@ -477,6 +477,53 @@ async fn try_pay(
     })
 }
 
+/// CONFIRMED → REFUNDED for reservation `id` on `conn` (a full refund's
+/// transaction), and its SOLD seat AVAILABLE again; false when it was not
+/// CONFIRMED (refunded before).
+pub(crate) async fn refund_reservation(
+    conn: &mut MySqlConnection,
+    id: u64,
+) -> Result<bool, sqlx::Error> {
+    let Some(found) = find_on(conn, id, "").await? else {
+        return Ok(false);
+    };
+    lock_seat(conn, found.seat_id).await?;
+    let Some(locked) = find_on(conn, id, "FOR UPDATE").await? else {
+        return Ok(false);
+    };
+    let Ok(refunded) = locked.status.refund() else {
+        return Ok(false);
+    };
+    let moved = sqlx::query(
+        "UPDATE reservations SET status = ?, updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND status = ?",
+    )
+    .bind(refunded.as_str())
+    .bind(id)
+    .bind(locked.status.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if moved != 1 {
+        return Ok(false);
+    }
+    let change = SeatMove {
+        from: SeatStatus::Sold,
+        holder_before: Some(id),
+        to: SeatStatus::Sold.refund().expect("SOLD can be refunded"),
+        holder_after: None,
+        hold_until: None,
+    };
+    move_seat(conn, locked.seat_id, change).await
+}
+
+/// The purchase reservation `id` is, as payment events carry it.
+pub(crate) async fn purchase_on(
+    conn: &mut MySqlConnection,
+    id: u64,
+) -> Result<Option<Purchase>, sqlx::Error> {
+    Ok(find_on(conn, id, "").await?.map(|r| r.purchase()))
+}
+
 /// What ending a reservation after a failed payment did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {

@@ -2,7 +2,7 @@
 //! transaction-history consumer and read back by `stampede demo`.
 
 use sqlx::{MySqlConnection, MySqlPool};
-use stampede_core::payment::PaymentSucceeded;
+use stampede_core::payment::{PaymentRefunded, PaymentSucceeded};
 
 /// Records `paid` once: the payment id is the primary key, so a
 /// redelivered event leaves the first row as it is.
@@ -21,6 +21,28 @@ pub async fn record(
     .bind(paid.user_id)
     .bind(paid.amount)
     .bind(paid.method.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records `refund` once: the refund id is the primary key.
+pub async fn record_refund(
+    conn: &mut MySqlConnection,
+    refund: &PaymentRefunded,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT IGNORE INTO refund_history \
+         (refund_id, payment_id, order_id, reservation_id, user_id, amount, method, recorded_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3))",
+    )
+    .bind(refund.refund_id)
+    .bind(refund.payment_id)
+    .bind(refund.purchase.order_id())
+    .bind(refund.purchase.reservation_id())
+    .bind(refund.user_id)
+    .bind(refund.amount)
+    .bind(refund.method.as_str())
     .execute(conn)
     .await?;
     Ok(())

@@ -70,6 +70,13 @@ pub enum PgError {
 }
 
 impl PgError {
+    /// Whether the PG may have acted on the request though no answer came
+    /// back (a timeout, a broken connection, a 5xx): the outcome is unknown
+    /// and only asking again with the same Idempotency-Key tells it.
+    pub fn outcome_unknown(&self) -> bool {
+        self.is_transient()
+    }
+
     /// Worth another attempt (and a mark against the PG's health).
     fn is_transient(&self) -> bool {
         match self {
@@ -101,6 +108,27 @@ struct PaymentAnswer {
 struct StatusAnswer {
     status: String,
     reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RefundBody<'a> {
+    amount: u64,
+    reason: &'a str,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefundAnswer {
+    refund_key: String,
+    status: String,
+    reason: Option<String>,
+}
+
+/// The PG's answer to a refund: its key, and SUCCESS or FAILED (with why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgRefund {
+    pub refund_key: String,
+    pub status: PgStatus,
 }
 
 #[derive(Clone)]
@@ -169,14 +197,7 @@ impl PgClient {
             callback_url: &self.settings.callback_url,
         };
         let url = format!("{}/api/v1/payments", self.settings.base_url);
-        let answer: PaymentAnswer = self
-            .call(|| {
-                self.http
-                    .post(&url)
-                    .header("Idempotency-Key", idempotency_key)
-                    .json(&body)
-            })
-            .await?;
+        let answer: PaymentAnswer = self.post_once(&url, idempotency_key, &body).await?;
         Ok(answer.transaction_key)
     }
 
@@ -192,6 +213,49 @@ impl PgClient {
             "FAILED" => PgStatus::Failed(answer.reason.unwrap_or_else(|| "declined".into())),
             _ => PgStatus::Pending,
         })
+    }
+
+    /// Asks the PG to refund `amount` of transaction `transaction_key`,
+    /// through the same timeouts, retries and breaker as a payment.
+    /// `idempotency_key` makes asking again (after a timeout) safe.
+    pub async fn request_refund(
+        &self,
+        transaction_key: &str,
+        amount: u64,
+        reason: &str,
+        idempotency_key: &str,
+    ) -> Result<PgRefund, PgError> {
+        let url = format!(
+            "{}/api/v1/payments/{transaction_key}/refunds",
+            self.settings.base_url
+        );
+        let body = RefundBody { amount, reason };
+        let answer: RefundAnswer = self.post_once(&url, idempotency_key, &body).await?;
+        let status = match answer.status.as_str() {
+            "SUCCESS" => PgStatus::Success,
+            "FAILED" => PgStatus::Failed(answer.reason.unwrap_or_else(|| "declined".into())),
+            other => return Err(PgError::Protocol(format!("a refund cannot be {other:?}"))),
+        };
+        Ok(PgRefund {
+            refund_key: answer.refund_key,
+            status,
+        })
+    }
+
+    /// POSTs `body` with an Idempotency-Key, so every retry is the same request.
+    async fn post_once<T: for<'de> Deserialize<'de>>(
+        &self,
+        url: &str,
+        idempotency_key: &str,
+        body: &impl Serialize,
+    ) -> Result<T, PgError> {
+        self.call(|| {
+            self.http
+                .post(url)
+                .header("Idempotency-Key", idempotency_key)
+                .json(body)
+        })
+        .await
     }
 
     async fn call<T: for<'de> Deserialize<'de>>(

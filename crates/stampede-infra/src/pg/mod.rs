@@ -10,4 +10,4 @@ mod client;
 pub mod signature;
 
 pub use breaker::CircuitBreaker;
-pub use client::{PgClient, PgError, PgSettings, PgStatus};
+pub use client::{PgClient, PgError, PgRefund, PgSettings, PgStatus};

@@ -31,6 +31,11 @@ impl SoldOutRanking {
             .await
     }
 
+    /// Takes a schedule out of the ranking (it is on sale again).
+    pub async fn remove(&self, schedule_id: u64) -> Result<(), RedisError> {
+        self.redis.clone().zrem(&self.key, schedule_id).await
+    }
+
     /// The fastest `limit` schedules: (schedule id, sell-out ms).
     pub async fn top(&self, limit: usize) -> Result<Vec<(u64, u64)>, RedisError> {
         if limit == 0 {

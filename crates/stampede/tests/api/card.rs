@@ -46,7 +46,7 @@ pub async fn shop(sim: PgSimConfig) -> Shop {
     }
 }
 
-fn quiet() -> PgSimConfig {
+pub fn quiet() -> PgSimConfig {
     PgSimConfig {
         failure_rate: 0.0,
         ..PgSimConfig::default()
@@ -54,7 +54,7 @@ fn quiet() -> PgSimConfig {
 }
 
 /// An order of one unit of a fresh option with `stock`; returns (order id, option id).
-async fn order(app: &TestApp, user: u64, stock: u64) -> (u64, u64) {
+pub async fn order(app: &TestApp, user: u64, stock: u64) -> (u64, u64) {
     let option = product(app, 1, stock, None).await[0];
     let body = serde_json::json!({"items": [{"option_id": option, "quantity": 1}]});
     let created: serde_json::Value = app
@@ -66,7 +66,7 @@ async fn order(app: &TestApp, user: u64, stock: u64) -> (u64, u64) {
     (created["id"].as_u64().unwrap(), option)
 }
 
-async fn pay_card(app: &TestApp, user: u64, order: u64) -> reqwest::Response {
+pub async fn pay_card(app: &TestApp, user: u64, order: u64) -> reqwest::Response {
     let body = serde_json::json!({"method": "CARD", "card_type": "VISA", "card_no": "4111-1111-1111-1111"});
     app.post(
         &format!("/orders/{order}/payments"),
@@ -76,7 +76,7 @@ async fn pay_card(app: &TestApp, user: u64, order: u64) -> reqwest::Response {
     .await
 }
 
-async fn status_of(app: &TestApp, order: u64) -> (String, Vec<String>) {
+pub async fn status_of(app: &TestApp, order: u64) -> (String, Vec<String>) {
     let status: String = sqlx::query_scalar("SELECT status FROM orders WHERE id = ?")
         .bind(order)
         .fetch_one(&app.infra.pool)
@@ -91,7 +91,7 @@ async fn status_of(app: &TestApp, order: u64) -> (String, Vec<String>) {
     (status, payments)
 }
 
-async fn stock(app: &TestApp, option: u64) -> u64 {
+pub async fn stock(app: &TestApp, option: u64) -> u64 {
     sqlx::query_scalar("SELECT stock FROM product_options WHERE id = ?")
         .bind(option)
         .fetch_one(&app.infra.pool)

@@ -6,6 +6,7 @@ mod after_payment;
 mod backbone;
 mod box_office;
 mod card;
+mod card_refunds;
 mod chaos;
 mod concerts;
 mod consumer_failures;
@@ -21,6 +22,7 @@ mod idempotency_pruning;
 mod identity_provider;
 mod payments;
 mod post_payment;
+mod refunds;
 mod resilience;
 mod sink;
 #[path = "../support/mod.rs"]

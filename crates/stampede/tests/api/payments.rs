@@ -39,7 +39,7 @@ async fn order(
 }
 
 /// One integer from `sql` (which casts its result to SIGNED).
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
+pub async fn scalar(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar::<_, Option<i64>>(sql)
         .fetch_one(&app.infra.pool)
         .await

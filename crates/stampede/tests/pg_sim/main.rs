@@ -3,4 +3,5 @@
 
 mod api;
 mod faults;
+mod refunds;
 mod support;

@@ -18,7 +18,7 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 type Shared = Arc<Simulator>;
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
     let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
         return Ok(None);
     };
@@ -106,7 +106,7 @@ async fn query_delay(sim: &Simulator) -> bool {
     }
 }
 
-fn shutting_down() -> Response {
+pub(super) fn shutting_down() -> Response {
     error(
         StatusCode::SERVICE_UNAVAILABLE,
         "SHUTTING_DOWN",
@@ -155,5 +155,13 @@ pub(super) fn router(simulator: Shared) -> Router {
     Router::new()
         .route("/api/v1/payments", post(create_payment).get(list_payments))
         .route("/api/v1/payments/{transaction_key}", get(get_payment))
+        .route(
+            "/api/v1/payments/{transaction_key}/refunds",
+            post(super::refunds::create_refund),
+        )
+        .route(
+            "/api/v1/simulator/faults",
+            axum::routing::put(super::refunds::set_faults),
+        )
         .with_state(simulator)
 }

@@ -14,6 +14,8 @@
 //!    time (what a reconciliation job asks), and
 //!    `GET /api/v1/payments?orderId=…` lists an order's transactions (what
 //!    a client that timed out before learning its key asks).
+//! 4. `POST /api/v1/payments/{transactionKey}/refunds` refunds part or all
+//!    of a SUCCESS transaction, answered when decided (see `refunds.rs`).
 //!
 //! Faults are knobs: requests that are answered 500 (nothing created),
 //! requests that never answer (the transaction is created anyway), lost
@@ -26,10 +28,12 @@
 
 mod config;
 mod http;
+mod refunds;
 mod simulator;
 mod wire;
 
 pub use config::PgSimConfig;
+pub use refunds::RefundAnswer;
 pub use wire::{
     CallbackBody, ErrorBody, OrderTransactions, PaymentAccepted, PaymentRequest, TransactionStatus,
     TransactionView,

@@ -2,6 +2,7 @@
 //! given when created, and the decisions and callbacks that follow.
 
 use super::config::PgSimConfig;
+use super::refunds::RefundAnswer;
 use super::wire::*;
 use super::{sign, CALLBACK_BACKOFF, CALLBACK_RETRIES, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use axum::http::header;
@@ -21,13 +22,15 @@ const FAILURE_REASONS: &[&str] = &[
 
 pub(super) struct Transaction {
     order_id: String,
-    amount: u64,
+    pub(super) amount: u64,
     card_type: String,
     callback_url: String,
-    status: TransactionStatus,
+    pub(super) status: TransactionStatus,
     reason: Option<String>,
     callbacks_sent: u32,
     callbacks_delivered: u32,
+    /// What its SUCCEEDED refunds gave back so far.
+    pub(super) refunded: u64,
 }
 
 impl Transaction {
@@ -55,17 +58,21 @@ pub(super) struct Fate {
 }
 
 #[derive(Default)]
-struct Ledger {
-    transactions: HashMap<String, Transaction>,
+pub(super) struct Ledger {
+    pub(super) transactions: HashMap<String, Transaction>,
     /// Idempotency-Key → (request fingerprint, transaction key).
     idempotency: HashMap<String, ([u8; 32], String)>,
     /// orderId → transaction keys, oldest first.
     by_order: HashMap<String, Vec<String>>,
+    /// Refund Idempotency-Key → (request fingerprint, the answer given).
+    pub(super) refunds: HashMap<String, ([u8; 32], RefundAnswer)>,
 }
 
-struct Inner {
-    rng: StdRng,
-    ledger: Ledger,
+pub(super) struct Inner {
+    pub(super) rng: StdRng,
+    pub(super) ledger: Ledger,
+    /// `failure_rate`, changeable while running (`PUT /api/v1/simulator/faults`).
+    pub(super) failure_rate: f64,
 }
 
 pub(super) struct Simulator {
@@ -88,7 +95,7 @@ pub(super) enum Registered {
 }
 
 impl Simulator {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -131,7 +138,7 @@ impl Simulator {
         let latency =
             Duration::from_millis(rng.gen_range(config.latency_min_ms..=config.latency_max_ms));
         let failure = rng
-            .gen_bool(config.failure_rate)
+            .gen_bool(inner.failure_rate)
             .then(|| FAILURE_REASONS[rng.gen_range(0..FAILURE_REASONS.len())]);
         let callbacks = if rng.gen_bool(config.lost_callback_rate) {
             0
@@ -162,6 +169,7 @@ impl Simulator {
                 reason: None,
                 callbacks_sent: 0,
                 callbacks_delivered: 0,
+                refunded: 0,
             },
         );
         Registered::New {
@@ -322,11 +330,13 @@ impl Simulator {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),
         };
+        let failure_rate = config.failure_rate;
         Self {
             config,
             inner: Mutex::new(Inner {
                 rng,
                 ledger: Ledger::default(),
+                failure_rate,
             }),
             http,
             shutdown,
