@@ -10,6 +10,7 @@ use axum::extract::FromRequest;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use stampede_core::concert::AdmissionRulesError;
 use stampede_core::fcfs::{GateOutcome, NotAdmitted, PoolError, PoolKind, PoolRef};
 use stampede_core::order::PlacementRefusal;
 use stampede_core::payment::PaymentRefusal;
@@ -252,6 +253,13 @@ impl From<PlacementRefusal> for ApiError {
                 Self::unprocessable("INVALID_BODY", refusal.to_string())
             }
         }
+    }
+}
+
+/// Queue rules an operator set that core refuses.
+impl From<AdmissionRulesError> for ApiError {
+    fn from(refusal: AdmissionRulesError) -> Self {
+        Self::unprocessable("INVALID_QUEUE_RULES", refusal.to_string())
     }
 }
 

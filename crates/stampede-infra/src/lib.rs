@@ -18,4 +18,4 @@ pub mod pg;
 pub mod redis;
 
 mod infra;
-pub use infra::{ConcertSettings, FcfsSettings, Infra, InfraSettings};
+pub use infra::{ConcertSettings, FcfsSettings, Infra, InfraSettings, QueueSettings};

@@ -79,8 +79,17 @@ mod tests {
     fn polling_advice_stays_between_a_second_and_the_longest() {
         let longest = Duration::from_secs(20);
         assert_eq!(poll_after(None, longest), longest);
-        assert_eq!(poll_after(Some(Duration::from_secs(2)), longest), Duration::from_secs(1));
-        assert_eq!(poll_after(Some(Duration::from_secs(40)), longest), Duration::from_secs(10));
-        assert_eq!(poll_after(Some(Duration::from_secs(4000)), longest), longest);
+        assert_eq!(
+            poll_after(Some(Duration::from_secs(2)), longest),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            poll_after(Some(Duration::from_secs(40)), longest),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            poll_after(Some(Duration::from_secs(4000)), longest),
+            longest
+        );
     }
 }

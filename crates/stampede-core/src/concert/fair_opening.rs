@@ -65,7 +65,11 @@ mod tests {
         let mut shuffled = arrivals.clone();
         shuffled.reverse();
         assert_eq!(draw_order(&[7; 32], &shuffled), order);
-        assert_ne!(draw_order(&[8; 32], &arrivals), order, "another seed, another draw");
+        assert_ne!(
+            draw_order(&[8; 32], &arrivals),
+            order,
+            "another seed, another draw"
+        );
     }
 
     #[test]
