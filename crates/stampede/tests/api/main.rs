@@ -22,3 +22,6 @@ mod resilience;
 mod sink;
 #[path = "../support/mod.rs"]
 mod support;
+mod waiting_page;
+mod waiting_room;
+mod waiting_room_opening;
