@@ -27,6 +27,8 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     echo "[test] installing cargo-nextest (once per machine)"
     cargo install cargo-nextest --locked
 fi
+# Headless chromium and playwright-core for the waiting-page test.
+bash scripts/browser.sh
 status=0
 echo "[test] the suite, in parallel (broker: $(cat .stampede/broker 2>/dev/null || echo unknown))"
 cargo nextest run --workspace --no-fail-fast --profile ci -E 'not (binary(cluster) | binary(fleet) | binary(crash))' || status=$?

@@ -10,6 +10,7 @@ use axum::extract::FromRequest;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use stampede_core::concert::AdmissionRulesError;
 use stampede_core::fcfs::{GateOutcome, NotAdmitted, PoolError, PoolKind, PoolRef};
 use stampede_core::order::{CancelRefusal, PlacementRefusal};
 use stampede_core::payment::{PaymentRefusal, RefundRefusal};
@@ -302,6 +303,13 @@ impl From<ReservationPaymentError> for ApiError {
             ReservationPaymentError::SeatLost(_) => Self::conflict(ErrorCode::SeatTaken, message),
             ReservationPaymentError::Database(db) => Self::database(&db),
         }
+    }
+}
+
+/// Queue rules an operator set that core refuses.
+impl From<AdmissionRulesError> for ApiError {
+    fn from(refusal: AdmissionRulesError) -> Self {
+        Self::unprocessable(ErrorCode::InvalidQueueRules, refusal.to_string())
     }
 }
 

@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod overload;
 mod payments_settings;
 pub mod queue_token;
+pub mod queue_watch;
 pub mod routes;
 mod settings;
 mod state;

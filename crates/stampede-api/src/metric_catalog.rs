@@ -297,6 +297,30 @@ pub const METRICS: &[Metric] = &[
         "Tokens admitted",
     ),
     metric(
+        "stampede_queue_pre_queued",
+        Gauge,
+        &["concert"],
+        "Tokens in the pre-queue, waiting for the opening's draw",
+    ),
+    metric(
+        "stampede_queue_dropped_total",
+        Counter,
+        &["concert"],
+        "Waiting tokens that lost their place (not seen for queue.keepalive_secs)",
+    ),
+    metric(
+        "stampede_queue_no_shows_total",
+        Counter,
+        &["concert"],
+        "Admitted tokens that held no seat within queue.no_show_secs (slot freed)",
+    ),
+    metric(
+        "stampede_queue_event_reads_total",
+        Counter,
+        &[],
+        "Queue reads of the live-update reader (one per watched concert per tick)",
+    ),
+    metric(
         "stampede_seat_holds_total",
         Counter,
         &["outcome"],

@@ -7,7 +7,8 @@
 //! | 401 | `QUEUE_TOKEN_INVALID`: not a token this concert issued |
 //! | 401 | `QUEUE_TOKEN_EXPIRED`: its active time is over (or a payment used it up) |
 //! | 403 | `QUEUE_TOKEN_NOT_YOURS`: another user's token |
-//! | 403 | `QUEUE_TOKEN_WAITING`: still in line (the message gives the position) |
+//! | 403 | `QUEUE_TOKEN_WAITING`: still in line (the message gives the position) or in the pre-queue |
+//! | 503 | `REDIS_UNAVAILABLE`: the queue cannot be read; the door fails closed |
 
 use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
@@ -60,6 +61,10 @@ pub async fn require_active(
         QueueTokenStatus::Waiting { position } => Err(ApiError::forbidden_code(
             ErrorCode::QueueTokenWaiting,
             format!("still waiting in the queue at position {position}"),
+        )),
+        QueueTokenStatus::PreQueued { opens_at } => Err(ApiError::forbidden_code(
+            ErrorCode::QueueTokenWaiting,
+            format!("in the pre-queue: places are drawn at the opening, {opens_at}"),
         )),
         QueueTokenStatus::Expired => Err(ApiError::unauthorized(
             ErrorCode::QueueTokenExpired,

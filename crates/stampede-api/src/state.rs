@@ -37,6 +37,8 @@ pub struct SharedState {
     pub pg: PgClient,
     /// (user, campaign) pairs with no entry anywhere, for a few seconds.
     pub unknown_entries: moka::future::Cache<(u64, u64), ()>,
+    /// The waiting queue's live-update hub (its reader is started by `serve`).
+    pub queue_watch: crate::queue_watch::QueueWatch,
 }
 
 /// Everything [`AppState::new`] needs.
@@ -82,6 +84,7 @@ impl AppState {
                 .max_capacity(100_000)
                 .time_to_live(negative_ttl)
                 .build(),
+            queue_watch: Default::default(),
         }))
     }
 

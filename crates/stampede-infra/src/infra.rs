@@ -24,6 +24,7 @@ pub struct InfraSettings {
     pub fcfs: FcfsSettings,
     pub notify: crate::notify::NotifySettings,
     pub concert: ConcertSettings,
+    pub queue: QueueSettings,
 }
 
 /// `[fcfs]` settings.
@@ -46,6 +47,63 @@ pub struct ConcertSettings {
     pub admit_per_interval: u64,
     /// An admitted token stays ACTIVE this long.
     pub active_ttl_secs: u64,
+}
+
+/// `[queue]` settings: the waiting room's timings (a concert's rate and
+/// cap are set per concert by an operator; these are the defaults and the
+/// clocks).
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueueSettings {
+    /// A waiting token whose holder has not asked for this long loses its place.
+    pub keepalive_secs: u64,
+    /// An admitted token that holds no seat within this long is a no-show:
+    /// its active slot goes to the next fan.
+    pub no_show_secs: u64,
+    /// The ETA is measured from the admissions of this last stretch.
+    pub outflow_window_secs: u64,
+    /// At most this many ACTIVE tokens per concert where the operator set no cap (0: no cap).
+    pub active_cap: u64,
+    /// The live-update reader looks at the queue this often.
+    pub events_tick_ms: u64,
+}
+
+impl QueueSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.keepalive_secs < 3
+            || self.no_show_secs == 0
+            || self.outflow_window_secs == 0
+            || self.events_tick_ms == 0
+        {
+            return Err("queue.keepalive_secs must be at least 3; no_show_secs, outflow_window_secs and events_tick_ms must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_secs(self.keepalive_secs)
+    }
+
+    pub fn no_show(&self) -> Duration {
+        Duration::from_secs(self.no_show_secs)
+    }
+
+    pub fn outflow_window(&self) -> Duration {
+        Duration::from_secs(self.outflow_window_secs)
+    }
+
+    pub fn events_tick(&self) -> Duration {
+        Duration::from_millis(self.events_tick_ms)
+    }
+
+    /// The longest a waiting fan is told to wait between polls: a third of
+    /// the keepalive, so following the advice never loses a place.
+    pub fn longest_poll(&self) -> Duration {
+        self.keepalive() / 3
+    }
+
+    pub fn default_active_cap(&self) -> Option<u64> {
+        (self.active_cap > 0).then_some(self.active_cap)
+    }
 }
 
 impl ConcertSettings {
@@ -76,6 +134,7 @@ impl InfraSettings {
         self.kafka.validate()?;
         self.outbox.validate()?;
         self.concert.validate()?;
+        self.queue.validate()?;
         if self.fcfs.entry_token_ttl_secs == 0 || self.fcfs.request_status_ttl_secs == 0 {
             return Err(
                 "fcfs.entry_token_ttl_secs and fcfs.request_status_ttl_secs must be positive"
@@ -142,7 +201,8 @@ impl Infra {
             queue: WaitingQueue::new(
                 redis.clone(),
                 prefix,
-                Duration::from_secs(settings.concert.active_ttl_secs),
+                &settings.concert,
+                settings.queue.clone(),
             ),
             seat_holds: SeatHolds::new(redis.clone(), prefix),
             ranking: SoldOutRanking::new(redis.clone(), prefix),

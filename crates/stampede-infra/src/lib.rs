@@ -19,4 +19,4 @@ pub mod redis;
 pub mod refund_flow;
 
 mod infra;
-pub use infra::{ConcertSettings, FcfsSettings, Infra, InfraSettings};
+pub use infra::{ConcertSettings, FcfsSettings, Infra, InfraSettings, QueueSettings};

@@ -13,7 +13,7 @@ use stampede_infra::notify::NotifySettings;
 use stampede_infra::outbox::OutboxSettings;
 use stampede_infra::pg::PgSettings;
 use stampede_infra::redis::RedisSettings;
-use stampede_infra::{ConcertSettings, FcfsSettings, InfraSettings};
+use stampede_infra::{ConcertSettings, FcfsSettings, InfraSettings, QueueSettings};
 use std::path::Path;
 
 /// The defaults, compiled in so the binary runs from any directory.
@@ -38,6 +38,7 @@ pub struct Settings {
     pub idempotency: IdempotencySettings,
     pub notify: NotifySettings,
     pub concert: ConcertSettings,
+    pub queue: QueueSettings,
 }
 
 /// Where this process runs. Only `local` may serve with the development
@@ -150,6 +151,7 @@ impl Settings {
             fcfs: self.fcfs.clone(),
             notify: self.notify.clone(),
             concert: self.concert.clone(),
+            queue: self.queue.clone(),
         }
     }
 }

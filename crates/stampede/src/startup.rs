@@ -124,6 +124,12 @@ impl Application {
             payments: settings.payments.clone(),
             pg,
         });
+        let reader = state.queue_watch.clone().run(
+            infra.queue.clone(),
+            settings.queue.events_tick(),
+            stop_workers.clone().cancelled_owned(),
+        );
+        workers.push(tokio::spawn(reader));
         let address = (settings.http.host.as_str(), settings.http.port);
         let listener = TcpListener::bind(address)
             .await

@@ -14,8 +14,11 @@ mod orders;
 mod payments;
 mod points;
 mod queue;
+mod queue_admin;
+mod queue_events;
 mod refunds;
 mod reservations;
+mod waiting_page;
 
 use crate::openapi::ApiDoc;
 use crate::AppState;
@@ -28,13 +31,15 @@ use utoipa_axum::routes;
 pub fn router() -> Router<AppState> {
     let (router, api) = documented().split_for_parts();
     let api = std::sync::Arc::new(api);
-    router.route(
-        "/openapi.json",
-        axum::routing::get(move || {
-            let api = api.clone();
-            async move { axum::Json(api.as_ref().clone()) }
-        }),
-    )
+    router
+        .route("/wait/{concert_id}", axum::routing::get(waiting_page::page))
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let api = api.clone();
+                async move { axum::Json(api.as_ref().clone()) }
+            }),
+        )
 }
 
 /// The routes with their OpenAPI description.
@@ -72,6 +77,14 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(concerts::sold_out_ranking))
         .routes(routes!(queue::take_token))
         .routes(routes!(queue::my_token))
+        .routes(routes!(queue_events::my_token_events))
+        .routes(routes!(
+            queue_admin::queue_rules,
+            queue_admin::set_queue_rules
+        ))
+        .routes(routes!(queue_admin::pause_queue))
+        .routes(routes!(queue_admin::resume_queue))
+        .routes(routes!(queue_admin::queue_opening))
         .routes(routes!(reservations::hold))
         .routes(routes!(reservations::get_reservation))
         .routes(routes!(reservations::pay))

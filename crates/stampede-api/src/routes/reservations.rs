@@ -72,7 +72,7 @@ pub async fn hold(
     let schedule = concerts::find_schedule(&state.infra.pool, body.schedule_id)
         .await?
         .ok_or_else(|| super::concerts::schedule_not_found(body.schedule_id))?;
-    require_active(&state, user.user_id, &headers, schedule.concert_id).await?;
+    let ticket = require_active(&state, user.user_id, &headers, schedule.concert_id).await?;
     let ttl = state.infra.settings.concert.hold_ttl();
     let request = HoldRequest {
         user_id: user.user_id,
@@ -100,6 +100,15 @@ pub async fn hold(
                 tracing::warn!(%error, "a written hold stays listed as pending; the healer clears it");
             }
             metrics::counter!("stampede_seat_holds_total", "outcome" => "held").increment(1);
+            // A fan holding a seat is no no-show: their active slot stays theirs.
+            if let Err(error) = state
+                .infra
+                .queue
+                .took_seat(schedule.concert_id, ticket.token)
+                .await
+            {
+                tracing::warn!(%error, "a seated fan stays listed as a possible no-show");
+            }
             Ok((StatusCode::CREATED, Json(reservation.into())))
         }
         Err(error) => {

@@ -7,13 +7,21 @@
 //! - [`reservation`]: reservations and their states, `reservation.created`.
 //! - [`queue`]: what a waiting-queue token says about its holder.
 //! - [`ranking`]: how fast a schedule sold out.
+//! - [`admission`]: how many waiting tokens the queue admits, and when a
+//!   waiting token has lost its place.
+//! - [`eta`]: the estimated wait, from the measured admission outflow.
+//! - [`fair_opening`]: the pre-queue's keyed random order at the opening.
 
+pub mod admission;
+pub mod eta;
+pub mod fair_opening;
 pub mod on_sale;
 pub mod queue;
 pub mod ranking;
 pub mod reservation;
 pub mod seat;
 
+pub use admission::{AdmissionRules, AdmissionRulesError};
 pub use on_sale::{NewConcert, NewSchedule, SeatBlock};
 pub use queue::QueueTokenStatus;
 pub use reservation::{InvalidReservationTransition, ReservationCreated, ReservationStatus};

@@ -1,7 +1,9 @@
 //! The waiting queue in front of the box office.
 //!
-//! A buyer takes a token and waits in arrival order; a scheduler admits a
-//! fixed number of tokens per interval, which become ACTIVE for a while.
+//! A buyer takes a token and waits in arrival order (a token taken before
+//! the opening waits in the pre-queue until the draw, see
+//! [`super::fair_opening`]); a scheduler admits tokens by the concert's
+//! [`super::AdmissionRules`], which become ACTIVE for a while.
 //! Seat listing, reservation and payment need an ACTIVE token.
 
 use chrono::{DateTime, Utc};
@@ -11,6 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum QueueTokenStatus {
+    /// Taken before the opening: its place is drawn at `opens_at`.
+    PreQueued { opens_at: DateTime<Utc> },
     /// In line: `position` 1 is next.
     Waiting { position: u64 },
     /// Admitted until `expires_at`.

@@ -67,12 +67,21 @@ pub async fn create_concert(
     Ok(CreatedConcert { id, schedule_ids })
 }
 
-pub async fn concert_exists(pool: &MySqlPool, id: u64) -> Result<bool, sqlx::Error> {
-    let found: Option<u64> = sqlx::query_scalar("SELECT id FROM concerts WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(found.is_some())
+/// When the concert's waiting queue opens: its first schedule's booking
+/// opening (tokens taken before it wait in the pre-queue). `None`: no such
+/// concert.
+pub async fn queue_opens_at(
+    pool: &MySqlPool,
+    id: u64,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let opens: Option<NaiveDateTime> = sqlx::query_scalar(
+        "SELECT MIN(sc.booking_opens_at) FROM concerts c \
+         JOIN concert_schedules sc ON sc.concert_id = c.id WHERE c.id = ?",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await?;
+    Ok(opens.map(utc))
 }
 
 /// A schedule: one date of a concert at one venue.

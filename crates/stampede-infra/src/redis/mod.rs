@@ -9,6 +9,8 @@ mod coupon_requests;
 mod fcfs_gate;
 mod instances;
 mod lease;
+mod queue_admission;
+mod queue_opening;
 mod rate_limits;
 mod seat_holds;
 mod sold_out_ranking;
@@ -18,10 +20,12 @@ pub use coupon_requests::CouponRequests;
 pub use fcfs_gate::{FcfsGate, GateSnapshot, LedgerStats, OpenClaim, PoolTruth, Reservation};
 pub use instances::Instances;
 pub use lease::Lease;
+pub use queue_admission::{Admission, SweptQueue};
+pub use queue_opening::{Draw, OpeningAudit};
 pub use rate_limits::{RateLimits, RateVerdict};
 pub use seat_holds::{HoldConfirmation, PendingHold, SeatHolds};
 pub use sold_out_ranking::SoldOutRanking;
-pub use waiting_queue::{Admission, QueueTicket, WaitingQueue};
+pub use waiting_queue::{QueueLook, QueueTicket, WaitingQueue};
 
 use serde::Deserialize;
 

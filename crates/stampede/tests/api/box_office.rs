@@ -16,8 +16,19 @@ pub struct OnSale {
 
 /// Puts a concert on sale with `schedules` schedules of `seats` seats at `price`.
 pub async fn on_sale(app: &TestApp, schedules: usize, seats: u32, price: u64) -> OnSale {
-    let admin = app.token(1, Role::Admin);
     let opens = chrono::Utc::now() - chrono::Duration::seconds(1);
+    on_sale_opening(app, schedules, seats, price, opens).await
+}
+
+/// [`on_sale`] with booking (and so the waiting queue) opening at `opens`.
+pub async fn on_sale_opening(
+    app: &TestApp,
+    schedules: usize,
+    seats: u32,
+    price: u64,
+    opens: chrono::DateTime<chrono::Utc>,
+) -> OnSale {
+    let admin = app.token(1, Role::Admin);
     let schedules: Vec<serde_json::Value> = (0..schedules)
         .map(|n| {
             serde_json::json!({

@@ -28,3 +28,6 @@ mod sink;
 #[path = "../support/mod.rs"]
 mod support;
 mod top_ups;
+mod waiting_page;
+mod waiting_room;
+mod waiting_room_opening;
