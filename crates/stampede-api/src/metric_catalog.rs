@@ -254,6 +254,18 @@ pub const METRICS: &[Metric] = &[
         "Stale orders reconciled, by outcome",
     ),
     metric(
+        "stampede_refunds_requested_total",
+        Counter,
+        &["method", "status"],
+        "Refunds asked for, by method and the status they reached at once",
+    ),
+    metric(
+        "stampede_refunds_total",
+        Counter,
+        &["method", "outcome"],
+        "Card refunds the PG answered, by outcome (unknown: no answer, left PENDING)",
+    ),
+    metric(
         "stampede_idempotency_keys_pruned_total",
         Counter,
         &[],

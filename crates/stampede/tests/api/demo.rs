@@ -31,6 +31,13 @@ const NOT_IN_THE_STORY: &[&str] = &[
     "stampede_rate_limit_unshared_total",
     // Only an instance past http.max_in_flight sheds requests.
     "stampede_http_shed_total",
+    // Only keys older than idempotency.retention_hours are pruned.
+    "stampede_idempotency_keys_pruned_total",
+    // Only an identity provider (auth.jwks_url) has keys to fetch.
+    "stampede_auth_jwks_fetches_total",
+    // The demo's buyers keep what they bought.
+    "stampede_refunds_requested_total",
+    "stampede_refunds_total",
 ];
 
 #[tokio::test]
