@@ -5,9 +5,10 @@
 //! drawn once the opening has come, and then waiting tokens, longest-waiting
 //! first, become ACTIVE for `concert.active_ttl_secs`: as many as the
 //! concert's rules allow (its rate, its active cap, none while paused; see
-//! `AdmissionRules`). With several `serve` instances only the one that
-//! takes the interval's Redis lock admits, so the rate stays the configured
-//! one, and the admit script refuses a decision made on a stale active
+//! `AdmissionRules`). With several `serve` instances only the first to
+//! take the interval's slot (on Redis's clock) admits in it, so the rate
+//! stays the configured one; each instance asks twice per interval, so a
+//! tick late by less than half an interval still finds its slot, and the admit script refuses a decision made on a stale active
 //! count, so the cap holds even if two ever overlap.
 //!
 //! A Redis outage fails closed: a step that cannot reach Redis admits
@@ -25,12 +26,10 @@ use stampede_infra::redis::{Admission, Draw, WaitingQueue};
 use stampede_infra::ConcertSettings;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 pub struct QueueAdmission {
     queue: WaitingQueue,
     settings: ConcertSettings,
-    instance: Uuid,
 }
 
 /// What one step did.
@@ -38,23 +37,20 @@ pub struct QueueAdmission {
 pub enum AdmissionStep {
     /// This instance admitted, in total over every concert.
     Admitted(Admission),
-    /// Another instance holds this interval.
+    /// This interval was admitted already (by another instance, or by an
+    /// earlier ask of this one).
     NotLeader,
 }
 
 impl QueueAdmission {
     pub fn new(queue: WaitingQueue, settings: ConcertSettings) -> Self {
-        Self {
-            queue,
-            settings,
-            instance: Uuid::new_v4(),
-        }
+        Self { queue, settings }
     }
 
     /// One admission round over every concert with a queue.
     pub async fn try_step(&self) -> Result<AdmissionStep, redis::RedisError> {
         let interval = self.settings.admit_interval();
-        if !self.queue.lead_admission(self.instance, interval).await? {
+        if !self.queue.lead_admission(interval).await? {
             return Ok(AdmissionStep::NotLeader);
         }
         let mut total = Admission::default();
@@ -104,10 +100,12 @@ impl QueueAdmission {
         Ok(step)
     }
 
-    /// Runs a step every interval until `shutdown`.
+    /// Asks for a step twice per interval until `shutdown`; at most one of
+    /// the asks in an interval admits.
     pub async fn run(self, shutdown: CancellationToken) {
-        let interval = self.settings.admit_interval();
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        let ask_every = (self.settings.admit_interval() / 2).max(Duration::from_millis(1));
+        let mut ticks =
+            tokio::time::interval_at(tokio::time::Instant::now() + ask_every, ask_every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

@@ -36,6 +36,8 @@ use uuid::Uuid;
 
 static ENTER: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/queue_enter.lua")));
+static LEAD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/queue_lead.lua")));
 static STATUS: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/queue_status.lua")));
 static EXPIRE: LazyLock<Script> =
@@ -244,23 +246,18 @@ impl WaitingQueue {
         self.redis.clone().smembers(self.concerts_key()).await
     }
 
-    /// Whether this instance admits during the next `interval`: with
-    /// several `serve` instances, only one admits per interval, so the
-    /// admission rate stays what was configured.
-    pub async fn lead_admission(
-        &self,
-        instance: Uuid,
-        interval: Duration,
-    ) -> Result<bool, RedisError> {
-        let won: Option<String> = redis::cmd("SET")
-            .arg(format!("{}queue:admission-lock", self.prefix))
-            .arg(instance.to_string())
-            .arg("NX")
-            .arg("PX")
+    /// Whether this instance admits in the current `interval`: with several
+    /// `serve` instances, each interval (a slot on Redis's clock) is
+    /// admitted once, by the first to ask in it, so the admission rate stays
+    /// what was configured. (A lock held for one interval lost every other
+    /// interval to its own expiry racing the next tick.)
+    pub async fn lead_admission(&self, interval: Duration) -> Result<bool, RedisError> {
+        let won: i64 = LEAD
+            .key(format!("{}queue:admission-slot", self.prefix))
             .arg(interval.as_millis().max(1) as u64)
-            .query_async(&mut self.redis.clone())
+            .invoke_async(&mut self.redis.clone())
             .await?;
-        Ok(won.is_some())
+        Ok(won == 1)
     }
 
     /// Ends `user_id`'s active token for `concert_id` (after their payment);

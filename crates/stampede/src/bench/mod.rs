@@ -11,6 +11,7 @@ mod network_hop;
 mod open_model;
 mod outbox;
 mod payments;
+mod queue;
 mod reconcile;
 mod report;
 
@@ -27,6 +28,9 @@ pub enum BenchCommand {
     /// Points payments per second on hot options beside the bare
     /// transaction, with conservation checked.
     Payments(payments::PaymentsBenchArgs),
+    /// The waiting room under an open-model crowd: join and poll p99 beside
+    /// a bare Redis call, Redis commands per poll, admission accuracy.
+    Queue(queue::QueueBenchArgs),
     /// One reconciliation round over many stale orders with a slow PG,
     /// beside its floor.
     Reconcile(reconcile::ReconcileBenchArgs),
@@ -40,6 +44,7 @@ impl BenchCommand {
             BenchCommand::Outbox(args) => args.json,
             BenchCommand::Fcfs(args) => args.json,
             BenchCommand::Payments(args) => args.json,
+            BenchCommand::Queue(args) => args.json,
             BenchCommand::Reconcile(args) => args.json,
             BenchCommand::All(args) => args.json,
         }
@@ -52,6 +57,7 @@ pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()
         BenchCommand::Outbox(args) => vec![outbox::run(settings, args).await?],
         BenchCommand::Fcfs(args) => vec![fcfs::run(settings, args).await?],
         BenchCommand::Payments(args) => vec![payments::run(settings, args).await?],
+        BenchCommand::Queue(args) => vec![queue::run(settings, args).await?],
         BenchCommand::Reconcile(args) => vec![reconcile::run(settings, args).await?],
         BenchCommand::All(args) => all::run(settings, args).await?,
     };
