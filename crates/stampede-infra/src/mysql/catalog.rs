@@ -95,24 +95,6 @@ pub async fn take_points(
     Ok(taken == 1)
 }
 
-/// Gives `amount` back to the user's balance on `conn` (a points refund's
-/// transaction).
-pub(crate) async fn give_back_points(
-    conn: &mut sqlx::MySqlConnection,
-    user_id: u64,
-    amount: u64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO user_points (user_id, balance) VALUES (?, ?) \
-         ON DUPLICATE KEY UPDATE balance = balance + VALUES(balance)",
-    )
-    .bind(user_id)
-    .bind(amount)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 pub async fn points_balance(pool: &MySqlPool, user_id: u64) -> Result<u64, sqlx::Error> {
     Ok(
         sqlx::query_scalar("SELECT balance FROM user_points WHERE user_id = ?")

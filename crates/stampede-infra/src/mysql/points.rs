@@ -39,7 +39,7 @@ pub enum TopUpRef<'a> {
 }
 
 /// Adds `amount` to the user's balance on `conn` (the caller's transaction).
-async fn credit_points(
+pub(crate) async fn credit_points(
     conn: &mut MySqlConnection,
     user_id: u64,
     amount: u64,

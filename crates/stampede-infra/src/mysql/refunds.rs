@@ -216,7 +216,7 @@ pub(crate) async fn write_refund_on(
         .ok_or(sqlx::Error::RowNotFound)?;
     match payment.method {
         PaymentMethod::Points => {
-            super::catalog::give_back_points(conn, payment.payer_id, decision.amount).await?;
+            super::points::credit_points(conn, payment.payer_id, decision.amount).await?;
             succeed(conn, outbox, &payment, pending, None).await
         }
         PaymentMethod::Card => Ok(pending),
