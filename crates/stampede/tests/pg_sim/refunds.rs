@@ -2,76 +2,40 @@
 //! refunds up to the captured amount, idempotent replays, declines that
 //! refund nothing, and the fault knobs.
 
+use crate::support::*;
 use serde_json::json;
-use stampede::commands::pg_sim::{
-    self, PaymentAccepted, PgSimConfig, RefundAnswer, TransactionStatus,
-};
-use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
+use stampede::commands::pg_sim::{PgSimConfig, RefundAnswer, TransactionStatus};
 
-/// A simulator on port 0 and its base URL; stopped when the token is cancelled.
-async fn simulator(config: PgSimConfig) -> (String, CancellationToken) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    tokio::spawn(pg_sim::serve(config, listener, stop.clone()));
-    (base, stop)
-}
-
-fn quick() -> PgSimConfig {
-    PgSimConfig {
-        port: 0,
-        latency_min_ms: 5,
-        latency_max_ms: 20,
-        failure_rate: 0.0,
-        ..PgSimConfig::default()
-    }
+/// A payment of `amount` to a PG; its body (the callbacks go to `sink`).
+fn payment_of(amount: u64, sink: &Sink) -> serde_json::Value {
+    let mut body = payment("order-1", sink);
+    body["amount"] = json!(amount);
+    body
 }
 
 /// A transaction of `amount` the simulator decided SUCCESS; its key.
-async fn captured(http: &reqwest::Client, base: &str, amount: u64) -> String {
-    let body = json!({"orderId": "order-1", "amount": amount, "cardType": "VISA",
-        "cardNo": "4111-1111-1111-1111", "callbackUrl": "http://127.0.0.1:9/callbacks"});
-    let accepted: PaymentAccepted = http
-        .post(format!("{base}/api/v1/payments"))
-        .json(&body)
-        .send()
+async fn captured(pg: &Pg, amount: u64) -> String {
+    let sink = Sink::start().await;
+    let key = pg
+        .pay(&payment_of(amount, &sink), None)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = accepted.transaction_key;
-    let started = Instant::now();
-    loop {
-        let view: serde_json::Value = http
-            .get(format!("{base}/api/v1/payments/{key}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if view["status"] == "SUCCESS" {
-            return key;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "never captured: {view}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        .transaction_key;
+    pg.wait_view(&key, "the capture", |view| {
+        view.status == TransactionStatus::Success
+    })
+    .await;
+    key
 }
 
 async fn refund(
-    http: &reqwest::Client,
-    base: &str,
+    pg: &Pg,
     key: &str,
     amount: u64,
     idempotency_key: &str,
 ) -> (u16, serde_json::Value) {
-    let response = http
-        .post(format!("{base}/api/v1/payments/{key}/refunds"))
+    let response = pg
+        .http
+        .post(format!("{}/api/v1/payments/{key}/refunds", pg.base))
         .header("Idempotency-Key", idempotency_key)
         .json(&json!({"amount": amount, "reason": "returned"}))
         .send()
@@ -82,11 +46,10 @@ async fn refund(
 
 #[tokio::test]
 async fn partial_refunds_add_up_to_the_captured_amount_and_replays_refund_once() {
-    let (base, stop) = simulator(quick()).await;
-    let http = reqwest::Client::new();
-    let key = captured(&http, &base, 1000).await;
+    let pg = Pg::start(config()).await;
+    let key = captured(&pg, 1000).await;
 
-    let (status, first) = refund(&http, &base, &key, 600, "r-1").await;
+    let (status, first) = refund(&pg, &key, 600, "r-1").await;
     assert_eq!(status, 200);
     let first: RefundAnswer = serde_json::from_value(first).unwrap();
     assert_eq!(
@@ -94,97 +57,86 @@ async fn partial_refunds_add_up_to_the_captured_amount_and_replays_refund_once()
         (TransactionStatus::Success, 600)
     );
     assert!(first.refund_key.starts_with("RF:"));
-    let (status, replay) = refund(&http, &base, &key, 600, "r-1").await;
+    let (status, replay) = refund(&pg, &key, 600, "r-1").await;
     assert_eq!(status, 200);
     assert_eq!(
         serde_json::from_value::<RefundAnswer>(replay).unwrap(),
         first
     );
-    let (status, reused) = refund(&http, &base, &key, 500, "r-1").await;
+    let (status, reused) = refund(&pg, &key, 500, "r-1").await;
     assert_eq!(
         (status, reused["code"].as_str()),
         (409, Some("IDEMPOTENCY_KEY_REUSED"))
     );
 
-    let (status, over) = refund(&http, &base, &key, 401, "r-2").await;
+    let (status, over) = refund(&pg, &key, 401, "r-2").await;
     assert_eq!(
         (status, over["code"].as_str()),
         (409, Some("REFUND_EXCEEDS_CAPTURED"))
     );
-    let (status, rest) = refund(&http, &base, &key, 400, "r-3").await;
+    let (status, rest) = refund(&pg, &key, 400, "r-3").await;
     assert_eq!((status, rest["status"].as_str()), (200, Some("SUCCESS")));
-    stop.cancel();
+    pg.stop().await;
 }
 
 #[tokio::test]
 async fn a_declined_refund_refunds_nothing_and_the_knob_changes_while_running() {
-    let (base, stop) = simulator(quick()).await;
-    let http = reqwest::Client::new();
-    let key = captured(&http, &base, 1000).await;
+    let pg = Pg::start(config()).await;
+    let key = captured(&pg, 1000).await;
     let faults = |rate: f64| {
-        http.put(format!("{base}/api/v1/simulator/faults"))
+        pg.http
+            .put(format!("{}/api/v1/simulator/faults", pg.base))
             .json(&json!({"failureRate": rate}))
             .send()
     };
     assert_eq!(faults(1.0).await.unwrap().status(), 204);
-    let (status, declined) = refund(&http, &base, &key, 1000, "d-1").await;
+    let (status, declined) = refund(&pg, &key, 1000, "d-1").await;
     assert_eq!((status, declined["status"].as_str()), (200, Some("FAILED")));
     assert!(declined["reason"].as_str().is_some());
     assert_eq!(faults(0.0).await.unwrap().status(), 204);
-    let (status, all) = refund(&http, &base, &key, 1000, "d-2").await;
+    let (status, all) = refund(&pg, &key, 1000, "d-2").await;
     assert_eq!(
         (status, all["status"].as_str()),
         (200, Some("SUCCESS")),
         "nothing was refunded before"
     );
     assert_eq!(faults(2.0).await.unwrap().status(), 400);
-    stop.cancel();
+    pg.stop().await;
 }
 
 #[tokio::test]
 async fn only_a_captured_transaction_is_refunded_and_bad_requests_are_400() {
-    let (base, stop) = simulator(PgSimConfig {
+    let pg = Pg::start(PgSimConfig {
         latency_min_ms: 5_000,
         latency_max_ms: 5_000,
-        ..quick()
+        ..config()
     })
     .await;
-    let http = reqwest::Client::new();
-    let (status, unknown) = refund(&http, &base, "TR:nope", 10, "u-1").await;
+    let (status, unknown) = refund(&pg, "TR:nope", 10, "u-1").await;
     assert_eq!((status, unknown["code"].as_str()), (404, Some("NOT_FOUND")));
-    let body = json!({"orderId": "order-2", "amount": 10, "cardType": "VISA",
-        "cardNo": "4111-1111-1111-1111", "callbackUrl": "http://127.0.0.1:9/callbacks"});
-    let pending: PaymentAccepted = http
-        .post(format!("{base}/api/v1/payments"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (status, not_yet) = refund(&http, &base, &pending.transaction_key, 10, "u-2").await;
+    let sink = Sink::start().await;
+    let pending = pg.pay(&payment_of(10, &sink), None).await;
+    let (status, not_yet) = refund(&pg, &pending.transaction_key, 10, "u-2").await;
     assert_eq!(
         (status, not_yet["code"].as_str()),
         (409, Some("NOT_CAPTURED"))
     );
-    let (status, _) = refund(&http, &base, &pending.transaction_key, 0, "u-3").await;
+    let (status, _) = refund(&pg, &pending.transaction_key, 0, "u-3").await;
     assert_eq!(status, 400);
-    stop.cancel();
+    pg.stop().await;
 }
 
 #[tokio::test]
 async fn the_error_rate_answers_500_and_refunds_nothing() {
-    let (base, stop) = simulator(quick()).await;
-    let http = reqwest::Client::new();
-    let key = captured(&http, &base, 1000).await;
-    let (failing_base, failing_stop) = simulator(PgSimConfig {
+    let pg = Pg::start(config()).await;
+    let key = captured(&pg, 1000).await;
+    let failing = Pg::start(PgSimConfig {
         error_rate: 1.0,
-        ..quick()
+        ..config()
     })
     .await;
-    let (status, _) = refund(&http, &failing_base, &key, 10, "e-1").await;
+    let (status, _) = refund(&failing, &key, 10, "e-1").await;
     assert_eq!(status, 500);
-    failing_stop.cancel();
-    stop.cancel();
+    failing.stop().await;
+    pg.stop().await;
 }
