@@ -65,13 +65,20 @@ pub async fn run(settings: Settings, args: QueueBenchArgs) -> anyhow::Result<Rep
     })
     .await?;
     let seconds = Duration::from_secs(args.arrival_seconds);
-    let fans = (args.arrival_rate * seconds.as_secs_f64()).round() as u64;
+    // At least one fan, so the polls always have someone to ask for.
+    let fans = (args.arrival_rate * seconds.as_secs_f64()).round().max(1.0) as u64;
     let keys = JwtKeys::new(&app.settings.auth);
     let tokens: Vec<String> = (1..=fans).map(|fan| keys.issue(fan, Role::User)).collect();
     let http = harness::client(1024);
     let concert = on_sale(&http, &app.address, &keys).await?;
 
-    let ceiling = bare_redis(&app.infra.redis, &app.settings.redis.key_prefix, &args).await?;
+    let ceiling = bare_redis(
+        &app.infra.redis,
+        &app.settings.redis.key_prefix,
+        &args,
+        fans,
+    )
+    .await?;
 
     let sampler = AdmissionSampler::start(http.clone(), app.url("/metrics"), concert);
     let join_url = app.url("/queue/tokens");
@@ -83,9 +90,8 @@ pub async fn run(settings: Settings, args: QueueBenchArgs) -> anyhow::Result<Rep
     let poll_url = app.url(&format!("/queue/tokens/me?concert_id={concert}"));
     let commands_before = redis_commands(&app.infra.redis).await?;
     let polls = open_model::run(args.poll_rate, seconds, |n| {
-        // Fans spread over everyone who joined, as a crowd refreshing would.
-        let fan = (n as u64 * 7_919) % fans;
-        http.get(&poll_url).bearer_auth(&tokens[fan as usize])
+        http.get(&poll_url)
+            .bearer_auth(&tokens[polled_fan(n, fans) as usize])
     })
     .await?;
     let commands = redis_commands(&app.infra.redis).await? - commands_before;
@@ -139,6 +145,7 @@ async fn bare_redis(
     redis: &RedisConnection,
     key_prefix: &str,
     args: &QueueBenchArgs,
+    fans: u64,
 ) -> anyhow::Result<BareRedis> {
     let key = format!("{key_prefix}bench-queue-ceiling");
     let (join_redis, poll_redis) = (redis.clone(), redis.clone());
@@ -174,13 +181,12 @@ async fn bare_redis(
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let http = harness::client(1024);
     let seconds = Duration::from_secs(args.arrival_seconds);
-    let fans = (args.arrival_rate * seconds.as_secs_f64()).round().max(1.0) as u64;
     let joins = open_model::run(args.arrival_rate, seconds, |n| {
         http.post(format!("{base}/join/{n}"))
     })
     .await;
     let polls = open_model::run(args.poll_rate, seconds, |n| {
-        http.get(format!("{base}/poll/{}", (n as u64 * 7_919) % fans))
+        http.get(format!("{base}/poll/{}", polled_fan(n, fans)))
     })
     .await;
     server.abort();
@@ -188,6 +194,13 @@ async fn bare_redis(
         joins: joins?,
         polls: polls?,
     })
+}
+
+/// Which of `fans` (0-based) asks poll `n`: spread over everyone who
+/// joined, as a crowd refreshing would, the same for Stampede and the bare
+/// handler.
+fn polled_fan(n: usize, fans: u64) -> u64 {
+    (n as u64 * 7_919) % fans
 }
 
 fn status_of<T>(answer: redis::RedisResult<T>) -> axum::http::StatusCode {
