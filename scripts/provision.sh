@@ -40,6 +40,9 @@ ensure_mariadb() {
         say "starting MariaDB"
         mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
         mkdir -p /var/log/mysql && chown mysql:mysql /var/log/mysql 2>/dev/null || true
+        # A mariadbd still shutting down (its port already closed) would make
+        # the start below a no-op ("already running"): let it exit first.
+        for _ in $(seq 1 60); do pgrep -x mariadbd >/dev/null || break; sleep 1; done
         # As root, mariadbd refuses to run without --user; its log says why it stopped.
         start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- \
             --user=mysql --log-error=/var/log/mysql/error.log
