@@ -4,6 +4,7 @@ use crate::error::ApiError;
 use crate::limits::IssueLimits;
 use crate::token_verifier::TokenVerifier;
 use crate::{HttpSettings, PaymentSettings};
+use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
 use stampede_core::coupon::CouponPolicy;
 use stampede_infra::pg::PgClient;
@@ -39,6 +40,9 @@ pub struct SharedState {
     pub unknown_entries: moka::future::Cache<(u64, u64), ()>,
     /// The waiting queue's live-update hub (its reader is started by `serve`).
     pub queue_watch: crate::queue_watch::QueueWatch,
+    /// When each concert's queue opens (None: no such concert), for a
+    /// second: a burst of fans joining must not read MariaDB per join.
+    queue_openings: moka::future::Cache<u64, Option<DateTime<Utc>>>,
 }
 
 /// Everything [`AppState::new`] needs.
@@ -85,6 +89,10 @@ impl AppState {
                 .time_to_live(negative_ttl)
                 .build(),
             queue_watch: Default::default(),
+            queue_openings: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(1))
+                .build(),
         }))
     }
 
@@ -111,6 +119,18 @@ impl AppState {
                 None => Err(ApiError::database(&error)),
             },
         }
+    }
+
+    /// When the concert's waiting queue opens, from the one-second cache or
+    /// MariaDB; `None`: no such concert.
+    pub async fn queue_opens_at(&self, concert_id: u64) -> Result<Option<DateTime<Utc>>, ApiError> {
+        let pool = self.infra.pool.clone();
+        self.queue_openings
+            .try_get_with(concert_id, async move {
+                stampede_infra::mysql::concerts::queue_opens_at(&pool, concert_id).await
+            })
+            .await
+            .map_err(|error| ApiError::database(&error))
     }
 }
 

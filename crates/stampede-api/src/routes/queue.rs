@@ -11,7 +11,6 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use stampede_core::concert::eta::{estimated_wait, poll_after};
 use stampede_core::concert::QueueTokenStatus;
-use stampede_infra::mysql::concerts;
 use stampede_infra::redis::QueueTicket;
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
@@ -102,7 +101,8 @@ pub async fn take_token(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ConcertRef>,
 ) -> Result<(StatusCode, HeaderMap, Json<TokenView>), ApiError> {
-    let opens_at = concerts::queue_opens_at(&state.infra.pool, body.concert_id)
+    let opens_at = state
+        .queue_opens_at(body.concert_id)
         .await?
         .ok_or_else(|| super::concerts::concert_not_found(body.concert_id))?;
     let queue = &state.infra.queue;
