@@ -10,7 +10,6 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stampede_core::concert::AdmissionRules;
-use stampede_infra::mysql::concerts;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -28,6 +27,13 @@ pub struct QueueRulesView {
     admit_per_interval: u64,
     active_cap: Option<u64>,
     paused: bool,
+    /// Fans in line now.
+    waiting: u64,
+    /// Fans admitted whose active time is not over (what the cap counts;
+    /// one whose time just ran out counts until the next admission step).
+    active: u64,
+    /// Fans waiting for the opening's draw.
+    pre_queued: u64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,23 +48,34 @@ pub struct OpeningView {
     reproduces: bool,
 }
 
-fn rules_view(concert_id: u64, rules: AdmissionRules) -> Json<QueueRulesView> {
-    Json(QueueRulesView {
+/// `rules` beside how many fans the concert's room holds now.
+async fn rules_view(
+    state: &AppState,
+    concert_id: u64,
+    rules: AdmissionRules,
+) -> Result<Json<QueueRulesView>, ApiError> {
+    let room = state.infra.queue.occupancy(concert_id).await?;
+    Ok(Json(QueueRulesView {
         concert_id,
         admit_per_interval: rules.per_interval,
         active_cap: rules.active_cap,
         paused: rules.paused,
-    })
+        waiting: room.waiting,
+        active: room.active,
+        pre_queued: room.pre_queued,
+    }))
 }
 
 async fn existing_concert(state: &AppState, id: u64) -> Result<(), ApiError> {
-    concerts::queue_opens_at(&state.infra.pool, id)
+    state
+        .queue_opens_at(id)
         .await?
         .map(|_| ())
         .ok_or_else(|| super::concerts::concert_not_found(id))
 }
 
-/// The concert's admission rules (the configured defaults where none were set).
+/// The concert's admission rules (the configured defaults where none were
+/// set) and how many fans wait, are active and are pre-queued now.
 #[utoipa::path(get, path = "/admin/concerts/{id}/queue", tag = "concerts", security(("bearer" = [])),
     params(("id" = u64, Path)),
     responses((status = 200, body = QueueRulesView), (status = 403, body = ErrorBody),
@@ -69,7 +86,8 @@ pub async fn queue_rules(
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<QueueRulesView>, ApiError> {
     existing_concert(&state, id).await?;
-    Ok(rules_view(id, state.infra.queue.rules(id).await?))
+    let rules = state.infra.queue.rules(id).await?;
+    rules_view(&state, id, rules).await
 }
 
 /// Sets the concert's admission rate and active cap (a pause stays as it was).
@@ -85,10 +103,8 @@ pub async fn set_queue_rules(
 ) -> Result<Json<QueueRulesView>, ApiError> {
     let rules = AdmissionRules::parse(body.admit_per_interval, body.active_cap)?;
     existing_concert(&state, id).await?;
-    Ok(rules_view(
-        id,
-        state.infra.queue.set_rules(id, rules).await?,
-    ))
+    let rules = state.infra.queue.set_rules(id, rules).await?;
+    rules_view(&state, id, rules).await
 }
 
 /// Pauses intake: nobody is admitted until resumed; waiting fans keep
@@ -125,10 +141,8 @@ async fn set_paused(
     paused: bool,
 ) -> Result<Json<QueueRulesView>, ApiError> {
     existing_concert(&state, id).await?;
-    Ok(rules_view(
-        id,
-        state.infra.queue.set_paused(id, paused).await?,
-    ))
+    let rules = state.infra.queue.set_paused(id, paused).await?;
+    rules_view(&state, id, rules).await
 }
 
 /// The fair opening's audit: the seed, when the pre-queue was drawn and

@@ -45,7 +45,32 @@ pub struct Admission {
     pub active: u64,
 }
 
+/// How many tokens a concert's room holds, as stored: a token whose time
+/// ran out still counts until the next sweep, so `active` never reads
+/// lower than the truth (the cap is checked against it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Occupancy {
+    pub waiting: u64,
+    pub active: u64,
+    pub pre_queued: u64,
+}
+
 impl WaitingQueue {
+    /// How many wait, are active and are pre-queued (reads only).
+    pub async fn occupancy(&self, concert_id: u64) -> Result<Occupancy, RedisError> {
+        let (waiting, active, pre_queued) = redis::pipe()
+            .zcard(self.key(concert_id, "waiting"))
+            .zcard(self.key(concert_id, "active"))
+            .zcard(self.key(concert_id, "prequeue"))
+            .query_async(&mut self.redis.clone())
+            .await?;
+        Ok(Occupancy {
+            waiting,
+            active,
+            pre_queued,
+        })
+    }
+
     /// Forgets what no longer holds a place and reads the rules.
     pub async fn sweep(&self, concert_id: u64) -> Result<SweptQueue, RedisError> {
         let now = Utc::now().timestamp_millis();

@@ -13,6 +13,7 @@ mod redis_cluster;
 mod rolling_restart;
 #[path = "../support/mod.rs"]
 mod support;
+mod waiting_room;
 
 use stampede::commands::pg_sim::PgSimConfig;
 use stampede::configuration::Settings;
