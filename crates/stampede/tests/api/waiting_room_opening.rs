@@ -4,7 +4,7 @@
 
 use crate::box_office::*;
 use crate::helpers::*;
-use crate::waiting_room::queue_admin;
+use crate::waiting_room::{pause, queue_admin};
 use stampede_api::auth::Role;
 use stampede_infra::redis::Draw;
 use std::collections::HashSet;
@@ -151,4 +151,52 @@ async fn the_event_stream_follows_the_place_until_admitted_from_one_reader() {
     );
     assert!(text.contains("event: admitted"), "{text}");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_pre_queued_fan_keeps_the_place_until_the_draw_and_then_must_keep_asking() {
+    let mut settings = test_settings();
+    settings.concert.admit_interval_ms = 100;
+    settings.queue.keepalive_secs = 2;
+    let app = spawn_app_with(settings, vec![]).await;
+    // The opening is further away than the keepalive.
+    let opens = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let concert = on_sale_opening(&app, 1, 5, 100, opens).await.concert_id;
+    // Nobody is admitted: the drawn fans stay in line.
+    pause(&app, concert, true).await;
+    enter_queue(&app, 3_200, concert).await;
+    enter_queue(&app, 3_201, concert).await;
+    // The scheduler draws at the opening; both places survived the silence before it.
+    let drawn = eventually(WAIT, || async {
+        let (_, body) = queue_admin(
+            &app,
+            reqwest::Method::GET,
+            &format!("/admin/concerts/{concert}/queue"),
+            None,
+        )
+        .await;
+        body["waiting"] == 2 && body["pre_queued"] == 0
+    })
+    .await;
+    assert!(drawn, "the pre-queue was not drawn, or lost a silent fan");
+    // From the draw on, fan 3201 asks and fan 3200 does not (asking for
+    // 3200's place would keep it): 3200 is dropped.
+    let label = concert.to_string();
+    let dropped = eventually(WAIT, || async {
+        token_status(&app, 3_201, concert).await;
+        let text = app.metrics().await;
+        metric(
+            &text,
+            "stampede_queue_dropped_total",
+            &[("concert", &label)],
+        ) == 1.0
+    })
+    .await;
+    assert!(dropped, "the silent drawn fan kept the place");
+    assert_eq!(token_status(&app, 3_200, concert).await.0, 404);
+    let (_, body) = token_status(&app, 3_201, concert).await;
+    assert_eq!(
+        (body["status"].as_str(), body["position"].as_u64()),
+        (Some("WAITING"), Some(1))
+    );
 }
