@@ -61,6 +61,11 @@ pub struct FcfsBenchArgs {
     /// How long the open-model run lasts, in seconds.
     #[arg(long, default_value_t = 10)]
     pub arrival_seconds: u64,
+    /// The open-model client's virtual users (k6's `maxVUs`): at most this
+    /// many requests in flight, each on a kept-alive connection; a due
+    /// request that finds them all waiting is dropped and counted.
+    #[arg(long, default_value_t = 1000)]
+    pub arrival_vus: usize,
     /// Print the report as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -253,8 +258,9 @@ pub async fn run(mut settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<
         let rate = arrival.resolve(closed_gate);
         let id = open_policy(&http, &app.address, &app.settings, args.stock, "GATE").await?;
         let url = app.url(&format!("/coupons/{id}/issue"));
-        let open = harness::client(args.concurrency);
-        let load = open_model::run(rate, Duration::from_secs(args.arrival_seconds), |n| {
+        let open = harness::client(args.arrival_vus);
+        let seconds = Duration::from_secs(args.arrival_seconds);
+        let load = open_model::run(rate, seconds, args.arrival_vus, |n| {
             open.post(&url).bearer_auth(&tokens[n % tokens.len()])
         })
         .await?;
@@ -347,6 +353,7 @@ fn open_report(report: &mut Report, load: &open_model::OpenLoad, closed_gate: f6
     let shed_p99 = ms(&load.shed_latency, 0.99);
     report
         .setup("arrival_rate_per_sec", load.offered_rate)
+        .setup("arrival_virtual_users", load.virtual_users)
         .figure("open_offered_per_sec", load.offered_rate)
         .figure("open_answered_per_sec", load.answered_rate)
         .figure("open_served_p50_ms", ms(&load.served_latency, 0.5))
@@ -354,6 +361,7 @@ fn open_report(report: &mut Report, load: &open_model::OpenLoad, closed_gate: f6
         .figure("open_shed_p99_ms", shed_p99)
         .figure("open_shed", load.shed() as f64)
         .figure("open_dropped", load.dropped() as f64)
+        .figure("open_not_started", load.not_started as f64)
         .goal("open_served_p99_ms", Goal::AtMost(250.0))
         .check("open_gate_never_over_issued", load.count(201) <= stock);
     report.ratio(
@@ -368,12 +376,14 @@ fn open_report(report: &mut Report, load: &open_model::OpenLoad, closed_gate: f6
         load.scheduled
     ));
     report.line(format!(
-        "    answered {:.0}/s: 201 {} · 409 {} · shed 429/503 {} · dropped {} (no answer or not started)",
+        "    answered {:.0}/s: 201 {} · 409 {} · shed 429/503 {} · dropped {} (no answer {}, not started {})",
         load.answered_rate,
         load.count(201),
         load.count(409),
         load.shed(),
-        load.dropped()
+        load.dropped(),
+        load.count(0),
+        load.not_started
     ));
     report.line(format!(
         "    latency from the scheduled time: served p50 {:.1} ms p99 {served_p99:.1} ms; shed p99 {shed_p99:.1} ms",

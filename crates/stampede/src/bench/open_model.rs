@@ -7,9 +7,17 @@
 //! stall hides in the numbers ("coordinated omission"). Fans in a flash
 //! sale do not wait for each other. Here request `n` is due at
 //! `start + n ÷ rate`; its latency is counted from when it was due, so a
-//! server that falls behind shows it. What the client cannot start (it
-//! holds `MAX_OUTSTANDING` unanswered requests already) or what gets no
-//! answer within `TIMEOUT` is counted as dropped, never silently skipped.
+//! server that falls behind shows it. What the client cannot start (all
+//! its virtual users wait for answers already) or what gets no answer
+//! within `TIMEOUT` is counted as dropped, never silently skipped.
+//!
+//! Virtual users bound the client as k6's `maxVUs` does: at most that many
+//! requests are in flight, each on a kept-alive connection of the client's
+//! pool (size the pool to match), so a server that falls behind meets a
+//! fixed number of connections and not a storm of new ones — which on a
+//! shared box would spend on accepting connections the cores the server
+//! needs to answer, and measure the client's collapse instead of the
+//! server's.
 
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,9 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Unanswered requests the client holds at most; past it a due request is
-/// dropped (and counted) instead of started.
-const MAX_OUTSTANDING: usize = 20_000;
 /// A request with no answer by then is dropped.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -27,6 +32,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 pub struct OpenLoad {
     /// Requests per second scheduled.
     pub offered_rate: f64,
+    /// Requests in flight at most.
+    pub virtual_users: usize,
     pub scheduled: u64,
     /// Answers by status (0: no answer: a connection error or the timeout).
     pub statuses: Vec<u16>,
@@ -34,7 +41,7 @@ pub struct OpenLoad {
     pub served_latency: Histogram<u64>,
     /// Due time → answer, for requests shed with 429 or 503.
     pub shed_latency: Histogram<u64>,
-    /// Due but not started: the client held `MAX_OUTSTANDING` already.
+    /// Due but not started: every virtual user waited for an answer.
     pub not_started: u64,
     /// Answers per second the server gave, shed ones included.
     pub answered_rate: f64,
@@ -60,16 +67,17 @@ fn is_shed(status: u16) -> bool {
     status == 429 || status == 503
 }
 
-/// Runs `rate` requests per second for `duration`, request `n` built by
-/// `request(n)`.
+/// Runs `rate` requests per second for `duration` with at most
+/// `virtual_users` in flight, request `n` built by `request(n)`.
 pub async fn run(
     rate: f64,
     duration: Duration,
+    virtual_users: usize,
     request: impl Fn(usize) -> reqwest::RequestBuilder,
 ) -> anyhow::Result<OpenLoad> {
     anyhow::ensure!(
-        rate > 0.0 && duration > Duration::ZERO,
-        "an open-model run needs a positive rate and duration"
+        rate > 0.0 && duration > Duration::ZERO && virtual_users > 0,
+        "an open-model run needs a positive rate, duration and number of virtual users"
     );
     let total = (rate * duration.as_secs_f64()).round().max(1.0) as u64;
     let outstanding = Arc::new(AtomicUsize::new(0));
@@ -79,7 +87,7 @@ pub async fn run(
     for n in 0..total {
         let due = start + Duration::from_secs_f64(n as f64 / rate);
         tokio::time::sleep_until(due).await;
-        if outstanding.load(Ordering::Relaxed) >= MAX_OUTSTANDING {
+        if outstanding.load(Ordering::Relaxed) >= virtual_users {
             not_started += 1;
             continue;
         }
@@ -112,6 +120,7 @@ pub async fn run(
     let answered = statuses.iter().filter(|s| **s != 0).count();
     Ok(OpenLoad {
         offered_rate: rate,
+        virtual_users,
         scheduled: total,
         statuses,
         served_latency,
@@ -190,7 +199,7 @@ mod tests {
         );
         tokio::spawn(async move { axum::serve(listener, slow).await });
         let http = reqwest::Client::new();
-        let load = run(40.0, Duration::from_millis(500), |_| http.get(&url))
+        let load = run(40.0, Duration::from_millis(500), 100, |_| http.get(&url))
             .await
             .unwrap();
         assert_eq!(load.scheduled, 20);
@@ -200,5 +209,12 @@ mod tests {
             load.served_latency.min() >= 300_000,
             "latency counts from the due time, so no answer is faster than the server"
         );
+        // Two virtual users: the third due request finds both waiting.
+        let load = run(40.0, Duration::from_millis(500), 2, |_| http.get(&url))
+            .await
+            .unwrap();
+        assert_eq!(load.count(200) + load.not_started, 20);
+        assert!(load.count(200) <= 6, "{} answered", load.count(200));
+        assert!(load.not_started >= 14, "{} not started", load.not_started);
     }
 }

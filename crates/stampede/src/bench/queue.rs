@@ -44,6 +44,9 @@ pub struct QueueBenchArgs {
 
 /// The admission scheduler's step.
 const ADMIT_INTERVAL_MS: u64 = 200;
+/// The open-model client's bound on requests in flight: far above what a
+/// join or a poll keeps in flight at these rates, so arrivals stay open.
+const VIRTUAL_USERS: usize = 20_000;
 
 pub async fn run(settings: Settings, args: QueueBenchArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(
@@ -83,13 +86,13 @@ pub async fn run(settings: Settings, args: QueueBenchArgs) -> anyhow::Result<Rep
     let sampler = AdmissionSampler::start(http.clone(), app.url("/metrics"), concert);
     let join_url = app.url("/queue/tokens");
     let body = serde_json::json!({ "concert_id": concert });
-    let joins = open_model::run(args.arrival_rate, seconds, |n| {
+    let joins = open_model::run(args.arrival_rate, seconds, VIRTUAL_USERS, |n| {
         http.post(&join_url).bearer_auth(&tokens[n]).json(&body)
     })
     .await?;
     let poll_url = app.url(&format!("/queue/tokens/me?concert_id={concert}"));
     let commands_before = redis_commands(&app.infra.redis).await?;
-    let polls = open_model::run(args.poll_rate, seconds, |n| {
+    let polls = open_model::run(args.poll_rate, seconds, VIRTUAL_USERS, |n| {
         http.get(&poll_url)
             .bearer_auth(&tokens[polled_fan(n, fans) as usize])
     })
@@ -181,11 +184,11 @@ async fn bare_redis(
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let http = harness::client(1024);
     let seconds = Duration::from_secs(args.arrival_seconds);
-    let joins = open_model::run(args.arrival_rate, seconds, |n| {
+    let joins = open_model::run(args.arrival_rate, seconds, VIRTUAL_USERS, |n| {
         http.post(format!("{base}/join/{n}"))
     })
     .await;
-    let polls = open_model::run(args.poll_rate, seconds, |n| {
+    let polls = open_model::run(args.poll_rate, seconds, VIRTUAL_USERS, |n| {
         http.get(format!("{base}/poll/{}", polled_fan(n, fans)))
     })
     .await;
