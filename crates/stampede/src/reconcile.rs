@@ -3,8 +3,8 @@
 //! Every `interval_secs` (and on `stampede reconcile --once`), orders
 //! PENDING for longer than `stale_after_secs` are claimed with a lease
 //! (`SELECT … FOR UPDATE SKIP LOCKED`, then `reconcile_lease_until`), so two
-//! instances never work on the same order. Each claimed order, with at most
-//! `concurrency` at a time and each failure isolated:
+//! instances never work on the same order. Each claimed order, each failure
+//! isolated, with at most `concurrency` PG status queries at a time:
 //!
 //! - no pending payment → order FAILED;
 //! - a pending payment without a PG transaction key (the request never
@@ -12,6 +12,13 @@
 //! - the PG says SUCCESS → stock, payment SUCCESS, order COMPLETED
 //!   (out of stock → FAILED, refund flagged); FAILED → FAILED;
 //! - anything else (still pending, PG unreachable) → left for the next round.
+//!
+//! Only the PG query holds one of the `concurrency` slots, not the
+//! settlement after it: settlements of orders on the same hot option queue
+//! on its stock row one after another, and while they do, the next orders'
+//! queries are already under way. Holding the slot through the settlement
+//! made every wave of queries wait for the previous wave's settlements, so
+//! a round took the PG time plus all the settlement time.
 //!
 //! Card refunds PENDING for longer than `stale_after_secs` (the PG's answer
 //! was lost, or the process stopped before asking) are asked again with
@@ -35,7 +42,9 @@ use stampede_infra::outbox::OutboxWriter;
 use stampede_infra::pg::{PgClient, PgStatus};
 use stampede_infra::refund_flow::RefundDesk;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// `[reconcile]` settings.
@@ -46,7 +55,7 @@ pub struct ReconcileSettings {
     pub interval_secs: u64,
     /// Orders PENDING for longer than this are reconciled (10 minutes by default: far longer than a PG takes to call back).
     pub stale_after_secs: u64,
-    /// Orders reconciled at once (10–20 keeps a slow PG from being flooded).
+    /// PG status queries at once (10–20 keeps a slow PG from being flooded).
     pub concurrency: usize,
     /// How long a claim keeps other instances away from an order.
     pub lease_secs: u64,
@@ -103,6 +112,8 @@ pub struct Reconciler {
     pool: MySqlPool,
     outbox: OutboxWriter,
     pg: PgClient,
+    /// One per PG status query in flight (`settings.concurrency`).
+    pg_slots: Arc<Semaphore>,
     settings: ReconcileSettings,
 }
 
@@ -117,6 +128,7 @@ impl Reconciler {
             pool,
             outbox,
             pg,
+            pg_slots: Arc::new(Semaphore::new(settings.concurrency)),
             settings,
         }
     }
@@ -185,7 +197,11 @@ impl Reconciler {
             }
             FirstStep::AskPg { transaction_key } => transaction_key,
         };
-        let answer = match self.pg.payment_status(key).await? {
+        let asked = {
+            let _slot = self.pg_slots.acquire().await?;
+            self.pg.payment_status(key).await?
+        };
+        let answer = match asked {
             PgStatus::Success => PgAnswer::Success,
             PgStatus::Failed(reason) => PgAnswer::Declined(reason),
             PgStatus::Pending => PgAnswer::Pending,
@@ -223,8 +239,9 @@ impl Reconciler {
         Ok(desk.settle_card_payment(payment, verdict).await?)
     }
 
-    /// One round: claim, then reconcile with bounded concurrency.
-    /// `on_done` is called after each order (progress bars).
+    /// One round: claim, then reconcile the claimed orders, the PG slots
+    /// bounding the queries. `on_done` is called after each order
+    /// (progress bars).
     pub async fn run_once(
         &self,
         on_claimed: impl FnOnce(usize),
@@ -233,8 +250,10 @@ impl Reconciler {
         let ids = self.claim().await?;
         on_claimed(ids.len());
         let mut outcomes = BTreeMap::new();
+        // Twice the slots: a full set of queries under way while as many
+        // orders settle (each holding a database connection at most).
         let mut results = futures::stream::iter(ids.into_iter().map(|id| self.reconcile_order(id)))
-            .buffer_unordered(self.settings.concurrency);
+            .buffer_unordered(2 * self.settings.concurrency);
         while let Some(outcome) = results.next().await {
             *outcomes.entry(outcome).or_default() += 1;
             on_done();
