@@ -4,12 +4,14 @@ mod card;
 pub mod reconciliation;
 mod refund;
 mod refusal;
+mod settlement;
 pub use card::{Card, PgVerdict, INVALID_CARD};
 pub use refund::{
     InvalidRefundTransition, PaymentRefunded, RefundDecision, RefundReason, RefundRefusal,
     RefundStatus, RefundablePayment, Refunder, Restitution, UsedCoupon,
 };
 pub use refusal::PaymentRefusal;
+pub use settlement::{CardSettlement, SettlementOutcome, SettlementStep, ORDER_NOT_PENDING};
 
 use crate::events::{topics, DomainEvent};
 use serde::{Deserialize, Serialize};
