@@ -5,18 +5,20 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// PENDING (the seat is held) → CONFIRMED (paid) | CANCELLED (payment
-/// failed, compensated) | EXPIRED (the hold ran out); CONFIRMED → REFUNDED
-/// (its payment refunded in full, the seat AVAILABLE again). CANCELLED,
-/// EXPIRED and REFUNDED are terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ReservationStatus {
-    Pending,
-    Confirmed,
-    Cancelled,
-    Expired,
-    Refunded,
+crate::status_enum! {
+    /// PENDING (the seat is held) → CONFIRMED (paid) | CANCELLED (payment
+    /// failed, compensated) | EXPIRED (the hold ran out); CONFIRMED → REFUNDED
+    /// (its payment refunded in full, the seat AVAILABLE again). CANCELLED,
+    /// EXPIRED and REFUNDED are terminal.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum ReservationStatus {
+        Pending = "PENDING",
+        Confirmed = "CONFIRMED",
+        Cancelled = "CANCELLED",
+        Expired = "EXPIRED",
+        Refunded = "REFUNDED",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -27,28 +29,6 @@ pub struct InvalidReservationTransition {
 }
 
 impl ReservationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Confirmed => "CONFIRMED",
-            Self::Cancelled => "CANCELLED",
-            Self::Expired => "EXPIRED",
-            Self::Refunded => "REFUNDED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Confirmed,
-            Self::Cancelled,
-            Self::Expired,
-            Self::Refunded,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
     /// No transition leaves it (CONFIRMED may still be refunded).
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Cancelled | Self::Expired | Self::Refunded)
@@ -144,7 +124,7 @@ mod tests {
         for other in [Pending, Cancelled, Expired, Refunded] {
             assert!(other.refund().is_err());
         }
-        assert_eq!(super::ReservationStatus::parse("REFUNDED"), Some(Refunded));
+        assert_eq!(super::ReservationStatus::parse("REFUNDED"), Ok(Refunded));
     }
 
     #[test]

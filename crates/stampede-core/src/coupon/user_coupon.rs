@@ -2,15 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 
-/// ISSUED → USED (a payment spent it) or EXPIRED; USED → ISSUED when the
-/// payment that spent it is refunded in full before the coupon expires.
-/// EXPIRED is terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum UserCouponStatus {
-    Issued,
-    Used,
-    Expired,
+crate::status_enum! {
+    /// ISSUED → USED (a payment spent it) or EXPIRED; USED → ISSUED when the
+    /// payment that spent it is refunded in full before the coupon expires.
+    /// EXPIRED is terminal.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum UserCouponStatus {
+        Issued = "ISSUED",
+        Used = "USED",
+        Expired = "EXPIRED",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -21,23 +23,6 @@ pub struct InvalidTransition {
 }
 
 impl UserCouponStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Issued => "ISSUED",
-            Self::Used => "USED",
-            Self::Expired => "EXPIRED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "ISSUED" => Some(Self::Issued),
-            "USED" => Some(Self::Used),
-            "EXPIRED" => Some(Self::Expired),
-            _ => None,
-        }
-    }
-
     pub fn use_it(self) -> Result<Self, InvalidTransition> {
         self.to(Self::Used)
     }

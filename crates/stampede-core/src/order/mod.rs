@@ -9,19 +9,21 @@ use crate::coupon::Discount;
 use crate::events::{topics, DomainEvent};
 use serde::{Deserialize, Serialize};
 
-/// PENDING (not paid yet) → PAID (points) | COMPLETED (card,
-/// confirmed by the PG) | FAILED | CANCELLED; PAID | COMPLETED → REFUNDED
-/// when its payment is refunded in full. FAILED, CANCELLED and REFUNDED are
-/// terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum OrderStatus {
-    Pending,
-    Paid,
-    Completed,
-    Failed,
-    Cancelled,
-    Refunded,
+crate::status_enum! {
+    /// PENDING (not paid yet) → PAID (points) | COMPLETED (card,
+    /// confirmed by the PG) | FAILED | CANCELLED; PAID | COMPLETED → REFUNDED
+    /// when its payment is refunded in full. FAILED, CANCELLED and REFUNDED are
+    /// terminal.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum OrderStatus {
+        Pending = "PENDING",
+        Paid = "PAID",
+        Completed = "COMPLETED",
+        Failed = "FAILED",
+        Cancelled = "CANCELLED",
+        Refunded = "REFUNDED",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -32,30 +34,6 @@ pub struct InvalidOrderTransition {
 }
 
 impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Paid => "PAID",
-            Self::Completed => "COMPLETED",
-            Self::Failed => "FAILED",
-            Self::Cancelled => "CANCELLED",
-            Self::Refunded => "REFUNDED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Paid,
-            Self::Completed,
-            Self::Failed,
-            Self::Cancelled,
-            Self::Refunded,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
     /// No transition leaves it (PAID and COMPLETED may still be refunded).
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Failed | Self::Cancelled | Self::Refunded)
@@ -185,7 +163,7 @@ mod tests {
         for settled in [Paid, Completed, Failed, Cancelled, Refunded] {
             assert!(settled.pay().is_err() && settled.complete().is_err());
             assert!(settled.fail().is_err() && settled.cancel().is_err());
-            assert_eq!(OrderStatus::parse(settled.as_str()), Some(settled));
+            assert_eq!(OrderStatus::parse(settled.as_str()), Ok(settled));
         }
         for terminal in [Failed, Cancelled, Refunded] {
             assert!(terminal.is_terminal());

@@ -16,37 +16,26 @@ pub use settlement::{CardSettlement, SettlementOutcome, SettlementStep, ORDER_NO
 use crate::events::{topics, DomainEvent};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PaymentMethod {
-    /// The user's points balance, taken in the same transaction as the stock.
-    Points,
-    /// A card, through the payment gateway; confirmed by its callback.
-    Card,
-}
-
-impl PaymentMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Points => "POINTS",
-            Self::Card => "CARD",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Points, Self::Card]
-            .into_iter()
-            .find(|m| m.as_str() == text)
+crate::status_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum PaymentMethod {
+        /// The user's points balance, taken in the same transaction as the stock.
+        Points = "POINTS",
+        /// A card, through the payment gateway; confirmed by its callback.
+        Card = "CARD",
     }
 }
 
-/// PENDING → SUCCESS | FAILED; both are terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PaymentStatus {
-    Pending,
-    Success,
-    Failed,
+crate::status_enum! {
+    /// PENDING → SUCCESS | FAILED; both are terminal.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum PaymentStatus {
+        Pending = "PENDING",
+        Success = "SUCCESS",
+        Failed = "FAILED",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -57,20 +46,6 @@ pub struct InvalidPaymentTransition {
 }
 
 impl PaymentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Success => "SUCCESS",
-            Self::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Success, Self::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-    }
-
     pub fn succeed(self) -> Result<Self, InvalidPaymentTransition> {
         self.to(Self::Success)
     }

@@ -97,7 +97,7 @@ async fn lock_payment(
     .fetch_optional(&mut *conn)
     .await?;
     let (payment_id, order_id, status) = row.ok_or(PaymentRefusal::PaymentNotFound(value))?;
-    let status = stored_status(PaymentStatus::parse(&status), "payments.status", &status)?;
+    let status = stored_status(PaymentStatus::parse(&status), "payments.status")?;
     Ok((payment_id, order_id, status))
 }
 

@@ -81,7 +81,7 @@ async fn lock_order(
             .fetch_optional(&mut *conn)
             .await?;
     row.map(|(owner, status)| {
-        let status = stored_status(OrderStatus::parse(&status), "orders.status", &status)?;
+        let status = stored_status(OrderStatus::parse(&status), "orders.status")?;
         Ok((owner, status))
     })
     .transpose()
@@ -302,7 +302,7 @@ pub async fn fail_unpaid_order(pool: &MySqlPool, order_id: u64) -> Result<bool, 
     let Some(stored) = stored else {
         return Ok(false);
     };
-    let status = stored_status(OrderStatus::parse(&stored), "orders.status", &stored)?;
+    let status = stored_status(OrderStatus::parse(&stored), "orders.status")?;
     match status.fail() {
         Ok(failed) => set_order_status(&mut conn, order_id, status, failed).await,
         Err(_) => Ok(false),

@@ -123,11 +123,7 @@ fn reservation(row: ReservationRow) -> Result<Reservation, sqlx::Error> {
         schedule_id,
         seat_id,
         price,
-        status: stored_status(
-            ReservationStatus::parse(&status),
-            "reservations.status",
-            &status,
-        )?,
+        status: stored_status(ReservationStatus::parse(&status), "reservations.status")?,
         hold_id: Uuid::parse_str(&hold_id).unwrap_or_default(),
         hold_expires_at: utc(expires),
         created_at: utc(created),
@@ -203,7 +199,7 @@ async fn lock_seat(
     row.map(|(schedule_id, concert_id, price, status, holder, until)| {
         let state = SeatState {
             schedule_id,
-            status: stored_status(SeatStatus::parse(&status), "seats.status", &status)?,
+            status: stored_status(SeatStatus::parse(&status), "seats.status")?,
             holder,
             hold_until: until.map(utc),
         };

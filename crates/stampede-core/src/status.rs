@@ -1,0 +1,104 @@
+//! Status enums' stored and wire text, written once.
+//!
+//! Every status column holds a variant's SCREAMING_SNAKE_CASE text; adapters
+//! bind it (`.bind(OrderStatus::Pending.as_str())`) and read it back with
+//! `parse`, which refuses a text no variant spells: a corrupt row, or one a
+//! newer version wrote, is an error, never a guess a state machine would act
+//! on.
+
+/// A status text no variant of the enum spells.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} has no status {text:?}")]
+pub struct UnknownStatus {
+    /// The enum asked, e.g. `OrderStatus`.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// Declares a status enum with its text: `as_str`, `parse` (unknown text →
+/// [`UnknownStatus`]) and `Display` (the text).
+///
+/// # Format
+///
+/// ```
+/// stampede_core::status_enum! {
+///     /// PENDING → DONE.
+///     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///     pub enum JobStatus {
+///         Pending = "PENDING",
+///         /// Finished.
+///         Done = "DONE",
+///     }
+/// }
+/// assert_eq!(JobStatus::Done.as_str(), "DONE");
+/// assert_eq!(JobStatus::parse("PENDING"), Ok(JobStatus::Pending));
+/// assert!(JobStatus::parse("done").is_err());
+/// assert_eq!(JobStatus::Done.to_string(), "DONE");
+/// ```
+#[macro_export]
+macro_rules! status_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$variant_meta:meta])* $variant:ident = $text:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis enum $name {
+            $( $(#[$variant_meta])* $variant ),+
+        }
+
+        impl $name {
+            /// The text stored in status columns and sent on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $text ),+
+                }
+            }
+
+            /// The variant `text` spells; any other text is an error.
+            pub fn parse(text: &str) -> Result<Self, $crate::status::UnknownStatus> {
+                match text {
+                    $( $text => Ok(Self::$variant), )+
+                    other => Err($crate::status::UnknownStatus {
+                        kind: stringify!($name),
+                        text: other.to_owned(),
+                    }),
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    crate::status_enum! {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Light {
+            Red = "RED",
+            Green = "GREEN",
+        }
+    }
+
+    #[test]
+    fn every_variant_round_trips_and_unknown_text_is_refused() {
+        for light in [Light::Red, Light::Green] {
+            assert_eq!(Light::parse(light.as_str()), Ok(light));
+            assert_eq!(light.to_string(), light.as_str());
+        }
+        assert_eq!(
+            Light::parse("AMBER"),
+            Err(super::UnknownStatus {
+                kind: "Light",
+                text: "AMBER".into()
+            })
+        );
+        assert!(Light::parse("red").is_err(), "the text is exact");
+    }
+}
