@@ -6,6 +6,8 @@
 //! newer version wrote, is an error, never a guess a state machine would act
 //! on.
 
+use std::fmt;
+
 /// A status text no variant of the enum spells.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} has no status {text:?}")]
@@ -13,6 +15,38 @@ pub struct UnknownStatus {
     /// The enum asked, e.g. `OrderStatus`.
     pub kind: &'static str,
     pub text: String,
+}
+
+/// A move a status's state machine does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidTransition<S> {
+    pub from: S,
+    pub to: S,
+}
+
+impl<S: fmt::Display> fmt::Display for InvalidTransition<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = std::any::type_name::<S>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("status");
+        write!(f, "{kind} {} cannot become {}", self.from, self.to)
+    }
+}
+
+impl<S: fmt::Debug + fmt::Display> std::error::Error for InvalidTransition<S> {}
+
+/// `status` → `to`, a move its state machine has only from one of `from`.
+pub fn transition<S: Copy + PartialEq>(
+    status: S,
+    from: &[S],
+    to: S,
+) -> Result<S, InvalidTransition<S>> {
+    if from.contains(&status) {
+        Ok(to)
+    } else {
+        Err(InvalidTransition { from: status, to })
+    }
 }
 
 /// Declares a status enum with its text: `as_str`, `parse` (unknown text →
@@ -100,5 +134,26 @@ mod tests {
             })
         );
         assert!(Light::parse("red").is_err(), "the text is exact");
+    }
+
+    #[test]
+    fn a_move_is_allowed_only_from_its_states() {
+        use super::{transition, InvalidTransition};
+        assert_eq!(
+            transition(Light::Red, &[Light::Red], Light::Green),
+            Ok(Light::Green)
+        );
+        let refused = transition(Light::Green, &[Light::Red], Light::Green);
+        assert_eq!(
+            refused,
+            Err(InvalidTransition {
+                from: Light::Green,
+                to: Light::Green
+            })
+        );
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "Light GREEN cannot become GREEN"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Reservations: a seat held for one buyer until they pay or the hold ends.
 
 use crate::events::{topics, DomainEvent};
+use crate::status::{transition, InvalidTransition};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -21,12 +22,7 @@ crate::status_enum! {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {from:?} reservation cannot become {to:?}")]
-pub struct InvalidReservationTransition {
-    pub from: ReservationStatus,
-    pub to: ReservationStatus,
-}
+pub type InvalidReservationTransition = InvalidTransition<ReservationStatus>;
 
 impl ReservationStatus {
     /// No transition leaves it (CONFIRMED may still be refunded).
@@ -48,13 +44,7 @@ impl ReservationStatus {
 
     /// Its payment was refunded in full: only a paid reservation can be.
     pub fn refund(self) -> Result<Self, InvalidReservationTransition> {
-        match self {
-            Self::Confirmed => Ok(Self::Refunded),
-            from => Err(InvalidReservationTransition {
-                from,
-                to: Self::Refunded,
-            }),
-        }
+        transition(self, &[Self::Confirmed], Self::Refunded)
     }
 
     /// What a reader should see at `now`: a PENDING reservation whose hold
@@ -68,10 +58,7 @@ impl ReservationStatus {
     }
 
     fn to(self, to: Self) -> Result<Self, InvalidReservationTransition> {
-        match self {
-            Self::Pending => Ok(to),
-            from => Err(InvalidReservationTransition { from, to }),
-        }
+        transition(self, &[Self::Pending], to)
     }
 }
 

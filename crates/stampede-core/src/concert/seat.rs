@@ -1,5 +1,6 @@
 //! Seats: a grade, a price and a state.
 
+use crate::status::{transition, InvalidTransition};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -16,12 +17,7 @@ crate::status_enum! {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {from:?} seat cannot become {to:?}")]
-pub struct InvalidSeatTransition {
-    pub from: SeatStatus,
-    pub to: SeatStatus,
-}
+pub type InvalidSeatTransition = InvalidTransition<SeatStatus>;
 
 impl SeatStatus {
     /// The status as of `now`: a HELD seat whose hold has passed is
@@ -52,11 +48,7 @@ impl SeatStatus {
 
     /// Moves to `to`, which is only reachable from `from`.
     fn to(self, to: Self, from: Self) -> Result<Self, InvalidSeatTransition> {
-        if self == from {
-            Ok(to)
-        } else {
-            Err(InvalidSeatTransition { from: self, to })
-        }
+        transition(self, &[from], to)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The state of an issued coupon.
 
+use crate::status::transition;
 use serde::{Deserialize, Serialize};
 
 crate::status_enum! {
@@ -15,12 +16,7 @@ crate::status_enum! {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {from:?} coupon cannot become {to:?}")]
-pub struct InvalidTransition {
-    pub from: UserCouponStatus,
-    pub to: UserCouponStatus,
-}
+pub type InvalidTransition = crate::status::InvalidTransition<UserCouponStatus>;
 
 impl UserCouponStatus {
     pub fn use_it(self) -> Result<Self, InvalidTransition> {
@@ -33,20 +29,11 @@ impl UserCouponStatus {
 
     /// Given back by a full refund of the payment that used it.
     pub fn restore(self) -> Result<Self, InvalidTransition> {
-        match self {
-            Self::Used => Ok(Self::Issued),
-            from => Err(InvalidTransition {
-                from,
-                to: Self::Issued,
-            }),
-        }
+        transition(self, &[Self::Used], Self::Issued)
     }
 
     fn to(self, to: Self) -> Result<Self, InvalidTransition> {
-        match self {
-            Self::Issued => Ok(to),
-            from => Err(InvalidTransition { from, to }),
-        }
+        transition(self, &[Self::Issued], to)
     }
 }
 

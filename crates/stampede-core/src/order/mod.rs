@@ -7,6 +7,7 @@ pub use new_order::{NewOrder, OfferedOption, PlacementRefusal, PricedLines, MAX_
 
 use crate::coupon::Discount;
 use crate::events::{topics, DomainEvent};
+use crate::status::{transition, InvalidTransition};
 use serde::{Deserialize, Serialize};
 
 crate::status_enum! {
@@ -26,12 +27,7 @@ crate::status_enum! {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {from:?} order cannot become {to:?}")]
-pub struct InvalidOrderTransition {
-    pub from: OrderStatus,
-    pub to: OrderStatus,
-}
+pub type InvalidOrderTransition = InvalidTransition<OrderStatus>;
 
 impl OrderStatus {
     /// No transition leaves it (PAID and COMPLETED may still be refunded).
@@ -59,20 +55,11 @@ impl OrderStatus {
 
     /// Its payment was refunded in full: only a paid order can be.
     pub fn refund(self) -> Result<Self, InvalidOrderTransition> {
-        match self {
-            Self::Paid | Self::Completed => Ok(Self::Refunded),
-            from => Err(InvalidOrderTransition {
-                from,
-                to: Self::Refunded,
-            }),
-        }
+        transition(self, &[Self::Paid, Self::Completed], Self::Refunded)
     }
 
     fn to(self, to: Self) -> Result<Self, InvalidOrderTransition> {
-        match self {
-            Self::Pending => Ok(to),
-            from => Err(InvalidOrderTransition { from, to }),
-        }
+        transition(self, &[Self::Pending], to)
     }
 }
 

@@ -14,6 +14,7 @@ pub use refusal::PaymentRefusal;
 pub use settlement::{CardSettlement, SettlementOutcome, SettlementStep, ORDER_NOT_PENDING};
 
 use crate::events::{topics, DomainEvent};
+use crate::status::{transition, InvalidTransition};
 use serde::{Deserialize, Serialize};
 
 crate::status_enum! {
@@ -38,12 +39,7 @@ crate::status_enum! {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {from:?} payment cannot become {to:?}")]
-pub struct InvalidPaymentTransition {
-    pub from: PaymentStatus,
-    pub to: PaymentStatus,
-}
+pub type InvalidPaymentTransition = InvalidTransition<PaymentStatus>;
 
 impl PaymentStatus {
     pub fn succeed(self) -> Result<Self, InvalidPaymentTransition> {
@@ -55,10 +51,7 @@ impl PaymentStatus {
     }
 
     fn to(self, to: Self) -> Result<Self, InvalidPaymentTransition> {
-        match self {
-            Self::Pending => Ok(to),
-            from => Err(InvalidPaymentTransition { from, to }),
-        }
+        transition(self, &[Self::Pending], to)
     }
 }
 

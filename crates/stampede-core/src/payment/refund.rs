@@ -9,6 +9,7 @@
 
 use super::{PaidLine, PaymentMethod, PaymentStatus, Purchase};
 use crate::events::{topics, DomainEvent};
+use crate::status::{transition, InvalidTransition};
 use serde::{Deserialize, Serialize};
 
 crate::status_enum! {
@@ -24,12 +25,7 @@ crate::status_enum! {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {from:?} refund cannot become {to:?}")]
-pub struct InvalidRefundTransition {
-    pub from: RefundStatus,
-    pub to: RefundStatus,
-}
+pub type InvalidRefundTransition = InvalidTransition<RefundStatus>;
 
 impl RefundStatus {
     pub fn succeed(self) -> Result<Self, InvalidRefundTransition> {
@@ -41,10 +37,7 @@ impl RefundStatus {
     }
 
     fn to(self, to: Self) -> Result<Self, InvalidRefundTransition> {
-        match self {
-            Self::Pending => Ok(to),
-            from => Err(InvalidRefundTransition { from, to }),
-        }
+        transition(self, &[Self::Pending], to)
     }
 }
 
