@@ -90,7 +90,9 @@ pub async fn hold_seat(
     outbox
         .append(&mut tx, &EventEnvelope::wrap(&created))
         .await?;
-    let reservation = find_on(&mut tx, id, "").await?.expect("inserted above");
+    let reservation = find_on(&mut tx, id, "")
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
     outbox.commit(tx).await?;
     Ok(reservation)
 }
