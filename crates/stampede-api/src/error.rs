@@ -10,7 +10,7 @@ use axum::extract::FromRequest;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use stampede_core::concert::AdmissionRulesError;
+use stampede_core::concert::{AdmissionRulesError, HoldRefusal, ReservationPaymentRefusal};
 use stampede_core::fcfs::{GateOutcome, NotAdmitted, PoolError, PoolKind, PoolRef};
 use stampede_core::order::{CancelRefusal, PlacementRefusal};
 use stampede_core::payment::{PaymentRefusal, RefundRefusal};
@@ -275,33 +275,51 @@ impl ApiError {
 impl From<HoldError> for ApiError {
     fn from(error: HoldError) -> Self {
         match error {
-            HoldError::SeatNotFound { .. } => {
-                Self::not_found(ErrorCode::SeatNotFound, error.to_string())
-            }
-            HoldError::SeatTaken(seat) => Self::seat_taken(seat),
+            HoldError::Refused(refusal) => refusal.into(),
             HoldError::Database(db) => Self::database(&db),
+        }
+    }
+}
+
+/// A seat core would not hold.
+impl From<HoldRefusal> for ApiError {
+    fn from(refusal: HoldRefusal) -> Self {
+        match refusal {
+            HoldRefusal::SeatNotFound { .. } => {
+                Self::not_found(ErrorCode::SeatNotFound, refusal.to_string())
+            }
+            HoldRefusal::SeatTaken(seat) => Self::seat_taken(seat),
         }
     }
 }
 
 impl From<ReservationPaymentError> for ApiError {
     fn from(error: ReservationPaymentError) -> Self {
-        let message = error.to_string();
         match error {
-            ReservationPaymentError::NotFound(_) => {
+            ReservationPaymentError::Refused(refusal) => refusal.into(),
+            ReservationPaymentError::Database(db) => Self::database(&db),
+        }
+    }
+}
+
+/// A reservation core would not let be paid.
+impl From<ReservationPaymentRefusal> for ApiError {
+    fn from(refusal: ReservationPaymentRefusal) -> Self {
+        let message = refusal.to_string();
+        match refusal {
+            ReservationPaymentRefusal::NotFound(_) => {
                 Self::not_found(ErrorCode::ReservationNotFound, message)
             }
-            ReservationPaymentError::NotPayable { .. } => {
+            ReservationPaymentRefusal::NotPayable { .. } => {
                 Self::conflict(ErrorCode::ReservationNotPayable, message)
             }
-            ReservationPaymentError::HoldExpired(_) => {
+            ReservationPaymentRefusal::HoldExpired(_) => {
                 Self::conflict(ErrorCode::HoldExpired, message)
             }
-            ReservationPaymentError::InsufficientPoints => {
+            ReservationPaymentRefusal::InsufficientPoints => {
                 Self::conflict(ErrorCode::InsufficientPoints, message)
             }
-            ReservationPaymentError::SeatLost(_) => Self::conflict(ErrorCode::SeatTaken, message),
-            ReservationPaymentError::Database(db) => Self::database(&db),
+            ReservationPaymentRefusal::SeatLost(_) => Self::conflict(ErrorCode::SeatTaken, message),
         }
     }
 }

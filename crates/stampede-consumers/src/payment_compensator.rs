@@ -9,7 +9,7 @@
 //! attempt paid is CONFIRMED (terminal) and is left alone.
 
 use async_trait::async_trait;
-use stampede_core::concert::ReservationStatus;
+use stampede_core::concert::ReservationEnding;
 use stampede_core::events::topics;
 use stampede_core::payment::{PaymentFailed, Purchase};
 use stampede_infra::kafka::consumer::{ConsumedEvent, ConsumerSpec, EventHandler, HandlerError};
@@ -46,14 +46,8 @@ impl EventHandler for PaymentCompensator {
         else {
             return Ok(());
         };
-        let pending = ReservationStatus::Pending;
-        let to = if failed.reason == "HOLD_EXPIRED" {
-            pending.expire()
-        } else {
-            pending.cancel()
-        }
-        .expect("PENDING can end");
-        let ended = end_and_free_seat(&mut tx, reservation_id, to).await?;
+        let ending = ReservationEnding::after_failed_payment(&failed.reason);
+        let ended = end_and_free_seat(&mut tx, reservation_id, ending).await?;
         tx.commit().await?;
         let outcome = match ended {
             Ended::Released { .. } => "released",

@@ -14,6 +14,7 @@
 //! - [`order`]: orders, pricing with coupons, the order state machine.
 //! - [`payment`]: payment methods, the payment state machine, payment events.
 //! - [`concert`]: concert ticketing: queue tokens, seats, reservations, the sold-out ranking.
+//! - [`status`]: the text of every status enum (`status_enum!`), unknown text refused.
 
 pub mod campaign;
 pub mod concert;
@@ -24,3 +25,4 @@ pub mod healing;
 pub mod order;
 pub mod payment;
 pub mod points;
+pub mod status;

@@ -1,54 +1,30 @@
 //! Reservations: a seat held for one buyer until they pay or the hold ends.
 
 use crate::events::{topics, DomainEvent};
+use crate::status::{transition, InvalidTransition};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// PENDING (the seat is held) → CONFIRMED (paid) | CANCELLED (payment
-/// failed, compensated) | EXPIRED (the hold ran out); CONFIRMED → REFUNDED
-/// (its payment refunded in full, the seat AVAILABLE again). CANCELLED,
-/// EXPIRED and REFUNDED are terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ReservationStatus {
-    Pending,
-    Confirmed,
-    Cancelled,
-    Expired,
-    Refunded,
+crate::status_enum! {
+    /// PENDING (the seat is held) → CONFIRMED (paid) | CANCELLED (payment
+    /// failed, compensated) | EXPIRED (the hold ran out); CONFIRMED → REFUNDED
+    /// (its payment refunded in full, the seat AVAILABLE again). CANCELLED,
+    /// EXPIRED and REFUNDED are terminal.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum ReservationStatus {
+        Pending = "PENDING",
+        Confirmed = "CONFIRMED",
+        Cancelled = "CANCELLED",
+        Expired = "EXPIRED",
+        Refunded = "REFUNDED",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {from:?} reservation cannot become {to:?}")]
-pub struct InvalidReservationTransition {
-    pub from: ReservationStatus,
-    pub to: ReservationStatus,
-}
+pub type InvalidReservationTransition = InvalidTransition<ReservationStatus>;
 
 impl ReservationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Confirmed => "CONFIRMED",
-            Self::Cancelled => "CANCELLED",
-            Self::Expired => "EXPIRED",
-            Self::Refunded => "REFUNDED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Confirmed,
-            Self::Cancelled,
-            Self::Expired,
-            Self::Refunded,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
     /// No transition leaves it (CONFIRMED may still be refunded).
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Cancelled | Self::Expired | Self::Refunded)
@@ -68,13 +44,7 @@ impl ReservationStatus {
 
     /// Its payment was refunded in full: only a paid reservation can be.
     pub fn refund(self) -> Result<Self, InvalidReservationTransition> {
-        match self {
-            Self::Confirmed => Ok(Self::Refunded),
-            from => Err(InvalidReservationTransition {
-                from,
-                to: Self::Refunded,
-            }),
-        }
+        transition(self, &[Self::Confirmed], Self::Refunded)
     }
 
     /// What a reader should see at `now`: a PENDING reservation whose hold
@@ -88,10 +58,7 @@ impl ReservationStatus {
     }
 
     fn to(self, to: Self) -> Result<Self, InvalidReservationTransition> {
-        match self {
-            Self::Pending => Ok(to),
-            from => Err(InvalidReservationTransition { from, to }),
-        }
+        transition(self, &[Self::Pending], to)
     }
 }
 
@@ -144,7 +111,7 @@ mod tests {
         for other in [Pending, Cancelled, Expired, Refunded] {
             assert!(other.refund().is_err());
         }
-        assert_eq!(super::ReservationStatus::parse("REFUNDED"), Some(Refunded));
+        assert_eq!(super::ReservationStatus::parse("REFUNDED"), Ok(Refunded));
     }
 
     #[test]

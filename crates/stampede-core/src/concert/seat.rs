@@ -1,41 +1,25 @@
 //! Seats: a grade, a price and a state.
 
+use crate::status::{transition, InvalidTransition};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// AVAILABLE → HELD (a reservation holds it while its buyer pays) → SOLD;
-/// HELD → AVAILABLE when the hold is released or cancelled; SOLD →
-/// AVAILABLE only when its payment is refunded in full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SeatStatus {
-    Available,
-    Held,
-    Sold,
+crate::status_enum! {
+    /// AVAILABLE → HELD (a reservation holds it while its buyer pays) → SOLD;
+    /// HELD → AVAILABLE when the hold is released or cancelled; SOLD →
+    /// AVAILABLE only when its payment is refunded in full.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum SeatStatus {
+        Available = "AVAILABLE",
+        Held = "HELD",
+        Sold = "SOLD",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {from:?} seat cannot become {to:?}")]
-pub struct InvalidSeatTransition {
-    pub from: SeatStatus,
-    pub to: SeatStatus,
-}
+pub type InvalidSeatTransition = InvalidTransition<SeatStatus>;
 
 impl SeatStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Available => "AVAILABLE",
-            Self::Held => "HELD",
-            Self::Sold => "SOLD",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Available, Self::Held, Self::Sold]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-    }
-
     /// The status as of `now`: a HELD seat whose hold has passed is
     /// available again, though no statement has said so yet.
     pub fn as_of(self, hold_until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Self {
@@ -64,11 +48,7 @@ impl SeatStatus {
 
     /// Moves to `to`, which is only reachable from `from`.
     fn to(self, to: Self, from: Self) -> Result<Self, InvalidSeatTransition> {
-        if self == from {
-            Ok(to)
-        } else {
-            Err(InvalidSeatTransition { from: self, to })
-        }
+        transition(self, &[from], to)
     }
 }
 

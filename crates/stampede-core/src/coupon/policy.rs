@@ -25,35 +25,18 @@ impl Discount {
     }
 }
 
-/// How requests for a policy are served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum IssueMode {
-    /// One Redis Lua script decides at once; winners are persisted by a batch consumer.
-    Gate,
-    /// Requests are queued on Kafka (202) and decided in order by a consumer.
-    Queue,
-    /// The naive baseline: a DB transaction with `SELECT … FOR UPDATE` on the
-    /// stock row. Kept for benchmarks; it serialises every request.
-    DbLock,
-}
-
-impl IssueMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Gate => "GATE",
-            Self::Queue => "QUEUE",
-            Self::DbLock => "DB_LOCK",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "GATE" => Some(Self::Gate),
-            "QUEUE" => Some(Self::Queue),
-            "DB_LOCK" => Some(Self::DbLock),
-            _ => None,
-        }
+crate::status_enum! {
+    /// How requests for a policy are served.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum IssueMode {
+        /// One Redis Lua script decides at once; winners are persisted by a batch consumer.
+        Gate = "GATE",
+        /// Requests are queued on Kafka (202) and decided in order by a consumer.
+        Queue = "QUEUE",
+        /// The naive baseline: a DB transaction with `SELECT … FOR UPDATE` on the
+        /// stock row. Kept for benchmarks; it serialises every request.
+        DbLock = "DB_LOCK",
     }
 }
 

@@ -1,43 +1,24 @@
 //! The state of an issued coupon.
 
+use crate::status::transition;
 use serde::{Deserialize, Serialize};
 
-/// ISSUED → USED (a payment spent it) or EXPIRED; USED → ISSUED when the
-/// payment that spent it is refunded in full before the coupon expires.
-/// EXPIRED is terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum UserCouponStatus {
-    Issued,
-    Used,
-    Expired,
+crate::status_enum! {
+    /// ISSUED → USED (a payment spent it) or EXPIRED; USED → ISSUED when the
+    /// payment that spent it is refunded in full before the coupon expires.
+    /// EXPIRED is terminal.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum UserCouponStatus {
+        Issued = "ISSUED",
+        Used = "USED",
+        Expired = "EXPIRED",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {from:?} coupon cannot become {to:?}")]
-pub struct InvalidTransition {
-    pub from: UserCouponStatus,
-    pub to: UserCouponStatus,
-}
+pub type InvalidTransition = crate::status::InvalidTransition<UserCouponStatus>;
 
 impl UserCouponStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Issued => "ISSUED",
-            Self::Used => "USED",
-            Self::Expired => "EXPIRED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "ISSUED" => Some(Self::Issued),
-            "USED" => Some(Self::Used),
-            "EXPIRED" => Some(Self::Expired),
-            _ => None,
-        }
-    }
-
     pub fn use_it(self) -> Result<Self, InvalidTransition> {
         self.to(Self::Used)
     }
@@ -48,20 +29,11 @@ impl UserCouponStatus {
 
     /// Given back by a full refund of the payment that used it.
     pub fn restore(self) -> Result<Self, InvalidTransition> {
-        match self {
-            Self::Used => Ok(Self::Issued),
-            from => Err(InvalidTransition {
-                from,
-                to: Self::Issued,
-            }),
-        }
+        transition(self, &[Self::Used], Self::Issued)
     }
 
     fn to(self, to: Self) -> Result<Self, InvalidTransition> {
-        match self {
-            Self::Issued => Ok(to),
-            from => Err(InvalidTransition { from, to }),
-        }
+        transition(self, &[Self::Issued], to)
     }
 }
 

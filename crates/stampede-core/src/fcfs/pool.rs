@@ -5,13 +5,15 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The lifecycle of a pool: DRAFT → OPEN → CLOSED; CLOSED is terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PoolStatus {
-    Draft,
-    Open,
-    Closed,
+crate::status_enum! {
+    /// The lifecycle of a pool: DRAFT → OPEN → CLOSED; CLOSED is terminal.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum PoolStatus {
+        Draft = "DRAFT",
+        Open = "OPEN",
+        Closed = "CLOSED",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,23 +28,6 @@ pub enum PoolError {
 }
 
 impl PoolStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "DRAFT",
-            Self::Open => "OPEN",
-            Self::Closed => "CLOSED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "DRAFT" => Some(Self::Draft),
-            "OPEN" => Some(Self::Open),
-            "CLOSED" => Some(Self::Closed),
-            _ => None,
-        }
-    }
-
     /// Opening initialises the gate's counter; only a draft can be opened.
     pub fn open(self) -> Result<Self, PoolError> {
         match self {

@@ -7,55 +7,29 @@ pub use new_order::{NewOrder, OfferedOption, PlacementRefusal, PricedLines, MAX_
 
 use crate::coupon::Discount;
 use crate::events::{topics, DomainEvent};
+use crate::status::{transition, InvalidTransition};
 use serde::{Deserialize, Serialize};
 
-/// PENDING (not paid yet) → PAID (points) | COMPLETED (card,
-/// confirmed by the PG) | FAILED | CANCELLED; PAID | COMPLETED → REFUNDED
-/// when its payment is refunded in full. FAILED, CANCELLED and REFUNDED are
-/// terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum OrderStatus {
-    Pending,
-    Paid,
-    Completed,
-    Failed,
-    Cancelled,
-    Refunded,
+crate::status_enum! {
+    /// PENDING (not paid yet) → PAID (points) | COMPLETED (card,
+    /// confirmed by the PG) | FAILED | CANCELLED; PAID | COMPLETED → REFUNDED
+    /// when its payment is refunded in full. FAILED, CANCELLED and REFUNDED are
+    /// terminal.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum OrderStatus {
+        Pending = "PENDING",
+        Paid = "PAID",
+        Completed = "COMPLETED",
+        Failed = "FAILED",
+        Cancelled = "CANCELLED",
+        Refunded = "REFUNDED",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {from:?} order cannot become {to:?}")]
-pub struct InvalidOrderTransition {
-    pub from: OrderStatus,
-    pub to: OrderStatus,
-}
+pub type InvalidOrderTransition = InvalidTransition<OrderStatus>;
 
 impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Paid => "PAID",
-            Self::Completed => "COMPLETED",
-            Self::Failed => "FAILED",
-            Self::Cancelled => "CANCELLED",
-            Self::Refunded => "REFUNDED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Paid,
-            Self::Completed,
-            Self::Failed,
-            Self::Cancelled,
-            Self::Refunded,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
     /// No transition leaves it (PAID and COMPLETED may still be refunded).
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Failed | Self::Cancelled | Self::Refunded)
@@ -81,20 +55,11 @@ impl OrderStatus {
 
     /// Its payment was refunded in full: only a paid order can be.
     pub fn refund(self) -> Result<Self, InvalidOrderTransition> {
-        match self {
-            Self::Paid | Self::Completed => Ok(Self::Refunded),
-            from => Err(InvalidOrderTransition {
-                from,
-                to: Self::Refunded,
-            }),
-        }
+        transition(self, &[Self::Paid, Self::Completed], Self::Refunded)
     }
 
     fn to(self, to: Self) -> Result<Self, InvalidOrderTransition> {
-        match self {
-            Self::Pending => Ok(to),
-            from => Err(InvalidOrderTransition { from, to }),
-        }
+        transition(self, &[Self::Pending], to)
     }
 }
 
@@ -185,7 +150,7 @@ mod tests {
         for settled in [Paid, Completed, Failed, Cancelled, Refunded] {
             assert!(settled.pay().is_err() && settled.complete().is_err());
             assert!(settled.fail().is_err() && settled.cancel().is_err());
-            assert_eq!(OrderStatus::parse(settled.as_str()), Some(settled));
+            assert_eq!(OrderStatus::parse(settled.as_str()), Ok(settled));
         }
         for terminal in [Failed, Cancelled, Refunded] {
             assert!(terminal.is_terminal());

@@ -4,71 +4,44 @@ mod card;
 pub mod reconciliation;
 mod refund;
 mod refusal;
+mod settlement;
 pub use card::{Card, PgVerdict, INVALID_CARD};
 pub use refund::{
     InvalidRefundTransition, PaymentRefunded, RefundDecision, RefundReason, RefundRefusal,
     RefundStatus, RefundablePayment, Refunder, Restitution, UsedCoupon,
 };
 pub use refusal::PaymentRefusal;
+pub use settlement::{CardSettlement, SettlementOutcome, SettlementStep, ORDER_NOT_PENDING};
 
 use crate::events::{topics, DomainEvent};
+use crate::status::{transition, InvalidTransition};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PaymentMethod {
-    /// The user's points balance, taken in the same transaction as the stock.
-    Points,
-    /// A card, through the payment gateway; confirmed by its callback.
-    Card,
-}
-
-impl PaymentMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Points => "POINTS",
-            Self::Card => "CARD",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Points, Self::Card]
-            .into_iter()
-            .find(|m| m.as_str() == text)
+crate::status_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum PaymentMethod {
+        /// The user's points balance, taken in the same transaction as the stock.
+        Points = "POINTS",
+        /// A card, through the payment gateway; confirmed by its callback.
+        Card = "CARD",
     }
 }
 
-/// PENDING → SUCCESS | FAILED; both are terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PaymentStatus {
-    Pending,
-    Success,
-    Failed,
+crate::status_enum! {
+    /// PENDING → SUCCESS | FAILED; both are terminal.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum PaymentStatus {
+        Pending = "PENDING",
+        Success = "SUCCESS",
+        Failed = "FAILED",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {from:?} payment cannot become {to:?}")]
-pub struct InvalidPaymentTransition {
-    pub from: PaymentStatus,
-    pub to: PaymentStatus,
-}
+pub type InvalidPaymentTransition = InvalidTransition<PaymentStatus>;
 
 impl PaymentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Success => "SUCCESS",
-            Self::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Success, Self::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-    }
-
     pub fn succeed(self) -> Result<Self, InvalidPaymentTransition> {
         self.to(Self::Success)
     }
@@ -78,10 +51,7 @@ impl PaymentStatus {
     }
 
     fn to(self, to: Self) -> Result<Self, InvalidPaymentTransition> {
-        match self {
-            Self::Pending => Ok(to),
-            from => Err(InvalidPaymentTransition { from, to }),
-        }
+        transition(self, &[Self::Pending], to)
     }
 }
 

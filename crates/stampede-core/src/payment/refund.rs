@@ -9,41 +9,25 @@
 
 use super::{PaidLine, PaymentMethod, PaymentStatus, Purchase};
 use crate::events::{topics, DomainEvent};
+use crate::status::{transition, InvalidTransition};
 use serde::{Deserialize, Serialize};
 
-/// PENDING (written, the money not yet back) → SUCCEEDED | FAILED; both
-/// are terminal. A points refund is SUCCEEDED in the transaction that
-/// writes it; a card refund is PENDING until the PG answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RefundStatus {
-    Pending,
-    Succeeded,
-    Failed,
+crate::status_enum! {
+    /// PENDING (written, the money not yet back) → SUCCEEDED | FAILED; both
+    /// are terminal. A points refund is SUCCEEDED in the transaction that
+    /// writes it; a card refund is PENDING until the PG answers.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum RefundStatus {
+        Pending = "PENDING",
+        Succeeded = "SUCCEEDED",
+        Failed = "FAILED",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {from:?} refund cannot become {to:?}")]
-pub struct InvalidRefundTransition {
-    pub from: RefundStatus,
-    pub to: RefundStatus,
-}
+pub type InvalidRefundTransition = InvalidTransition<RefundStatus>;
 
 impl RefundStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Succeeded => "SUCCEEDED",
-            Self::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Succeeded, Self::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-    }
-
     pub fn succeed(self) -> Result<Self, InvalidRefundTransition> {
         self.to(Self::Succeeded)
     }
@@ -53,10 +37,7 @@ impl RefundStatus {
     }
 
     fn to(self, to: Self) -> Result<Self, InvalidRefundTransition> {
-        match self {
-            Self::Pending => Ok(to),
-            from => Err(InvalidRefundTransition { from, to }),
-        }
+        transition(self, &[Self::Pending], to)
     }
 }
 
@@ -308,9 +289,9 @@ mod tests {
         assert!(Failed.succeed().is_err());
         assert!(Succeeded.succeed().is_err());
         for status in [Pending, Succeeded, Failed] {
-            assert_eq!(RefundStatus::parse(status.as_str()), Some(status));
+            assert_eq!(RefundStatus::parse(status.as_str()), Ok(status));
         }
-        assert_eq!(RefundStatus::parse("DONE"), None);
+        assert!(RefundStatus::parse("DONE").is_err());
     }
 
     #[test]

@@ -7,27 +7,12 @@
 
 use crate::payment::PgVerdict;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TopUpStatus {
-    Pending,
-    Succeeded,
-    Failed,
-}
-
-impl TopUpStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Succeeded => "SUCCEEDED",
-            Self::Failed => "FAILED",
-        }
-    }
-
-    /// None for a text no status has (the store makes that an error).
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Succeeded, Self::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+crate::status_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum TopUpStatus {
+        Pending = "PENDING",
+        Succeeded = "SUCCEEDED",
+        Failed = "FAILED",
     }
 }
 
@@ -94,14 +79,14 @@ mod tests {
     }
 
     #[test]
-    fn statuses_round_trip_and_unknown_ones_are_none() {
+    fn statuses_round_trip_and_unknown_ones_are_refused() {
         for status in [
             TopUpStatus::Pending,
             TopUpStatus::Succeeded,
             TopUpStatus::Failed,
         ] {
-            assert_eq!(TopUpStatus::parse(status.as_str()), Some(status));
+            assert_eq!(TopUpStatus::parse(status.as_str()), Ok(status));
         }
-        assert_eq!(TopUpStatus::parse("SUCCESS"), None);
+        assert!(TopUpStatus::parse("SUCCESS").is_err());
     }
 }

@@ -163,7 +163,7 @@ type SeatRow = (
 fn seat(
     (id, schedule_id, seat_number, grade, price, status, hold_until, now): SeatRow,
 ) -> Result<Seat, sqlx::Error> {
-    let stored = stored_status(SeatStatus::parse(&status), "seats.status", &status)?;
+    let stored = stored_status(SeatStatus::parse(&status), "seats.status")?;
     Ok(Seat {
         id,
         schedule_id,

@@ -52,7 +52,7 @@ impl TryFrom<PolicyRecord> for CouponPolicy {
             total_stock: r.total_stock,
             per_user_limit: r.per_user_limit,
             valid_days: r.valid_days,
-            mode: IssueMode::parse(&r.issue_mode).ok_or_else(|| corrupt("issue_mode"))?,
+            mode: IssueMode::parse(&r.issue_mode).map_err(|_| corrupt("issue_mode"))?,
             pool: stored_pool(
                 "coupon_policies",
                 &r.status,
@@ -165,11 +165,7 @@ impl TryFrom<StoredUserCoupon> for UserCouponRecord {
 
     fn try_from(r: StoredUserCoupon) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            status: stored_status(
-                UserCouponStatus::parse(&r.status),
-                "user_coupons.status",
-                &r.status,
-            )?,
+            status: stored_status(UserCouponStatus::parse(&r.status), "user_coupons.status")?,
             id: r.id,
             user_id: r.user_id,
             policy_id: r.policy_id,

@@ -29,6 +29,7 @@ pub use processed_events::ProcessedEvents;
 use serde::Deserialize;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Connection, MySqlPool};
+use stampede_core::status::UnknownStatus;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -77,20 +78,19 @@ impl DatabaseSettings {
     }
 }
 
-/// Creates the database if it is missing, then opens a pool on it.
 /// A status column's text as its enum. A value the enum does not know is
 /// a corrupt row (or one a newer version wrote): an error, never a guess
 /// that would let a state machine act on it.
 pub(crate) fn stored_status<T>(
-    parsed: Option<T>,
+    parsed: Result<T, UnknownStatus>,
     column: &str,
-    text: &str,
 ) -> Result<T, sqlx::Error> {
-    parsed.ok_or_else(|| {
-        sqlx::Error::Decode(format!("{column} holds an unknown status {text:?}").into())
+    parsed.map_err(|unknown| {
+        sqlx::Error::Decode(format!("{column} holds an unknown status {:?}", unknown.text).into())
     })
 }
 
+/// Creates the database if it is missing, then opens a pool on it.
 pub async fn connect(settings: &DatabaseSettings) -> Result<MySqlPool, sqlx::Error> {
     let mut server = sqlx::MySqlConnection::connect_with(&settings.server_options()?).await?;
     // The name was validated to [A-Za-z0-9_], so quoting it is enough.

@@ -138,7 +138,7 @@ pub async fn find_order_on(
         Some(json) => serde_json::from_str(&json).map_err(|_| invalid("order_coupons"))?,
         None => Vec::new(),
     };
-    let status = OrderStatus::parse(&status).ok_or_else(|| invalid("orders.status"))?;
+    let status = OrderStatus::parse(&status).map_err(|_| invalid("orders.status"))?;
     Ok(Some(Order {
         id,
         user_id,
@@ -216,7 +216,7 @@ pub async fn cancel_order(
             .fetch_optional(&mut *tx)
             .await?;
     let (buyer_id, stored) = row.ok_or(CancelRefusal::NotFound(order_id))?;
-    let status = super::stored_status(OrderStatus::parse(&stored), "orders.status", &stored)?;
+    let status = super::stored_status(OrderStatus::parse(&stored), "orders.status")?;
     let in_flight: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE order_id = ? AND status = ?")
             .bind(order_id)

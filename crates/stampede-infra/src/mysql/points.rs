@@ -102,7 +102,7 @@ fn top_up_of(row: TopUpRow) -> Result<TopUp, sqlx::Error> {
         id,
         user_id,
         amount,
-        status: stored_status(TopUpStatus::parse(&status), "point_top_ups.status", &status)?,
+        status: stored_status(TopUpStatus::parse(&status), "point_top_ups.status")?,
         transaction_key,
         failure_reason,
     })

@@ -54,11 +54,7 @@ pub(crate) fn stored_pool(
         sqlx::Error::Decode(format!("{table} holds an invalid window: {error}").into())
     })?;
     Ok(PoolState {
-        status: stored_status(
-            PoolStatus::parse(status),
-            &format!("{table}.status"),
-            status,
-        )?,
+        status: stored_status(PoolStatus::parse(status), &format!("{table}.status"))?,
         remaining,
         window,
     })

@@ -65,7 +65,7 @@ async fn restore_order(
         .bind(order_id)
         .fetch_one(&mut *conn)
         .await?;
-    let status = stored_status(OrderStatus::parse(&stored), "orders.status", &stored)?;
+    let status = stored_status(OrderStatus::parse(&stored), "orders.status")?;
     let Ok(refunded) = status.refund() else {
         return Ok(());
     };
