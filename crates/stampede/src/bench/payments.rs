@@ -87,7 +87,7 @@ async fn seed(
     let seed_grant = PointGrant::parse(POINTS, POINTS, "payments bench seed")?;
     let mut work = Vec::new();
     for user in 1..=args.users {
-        mysql::points::grant_points(pool, user, &seed_grant, "bench").await?;
+        mysql::points::grant_points(pool, outbox, user, &seed_grant, "bench").await?;
         for k in 0..args.orders_per_user {
             let option = option_ids[((user + k) % args.options as u64) as usize];
             let lines = [OrderLine {
