@@ -18,7 +18,7 @@
 //! equals the points granted, stock left + units of PAID orders equals the
 //! initial stock, no payment refunded beyond its capture.
 
-use super::closed_model::{burst, ms, Burst};
+use super::closed_model::{burst, burst_bare_handler, ms, Burst};
 use super::harness;
 use super::progress;
 use super::refunds::{self, RefundRun};
@@ -170,22 +170,17 @@ async fn bare_transaction(
             }
         }
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
     let router = axum::Router::new()
         .route("/{n}", post(handler))
         .with_state(Arc::new(work.clone()));
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let http = harness::client(args.concurrency);
-    let paid = burst(
+    let paid = burst_bare_handler(
+        router,
         work.len(),
         args.concurrency,
         "bare transaction",
         args.json,
-        |n| http.post(format!("{base}/{n}")),
     )
     .await?;
-    server.abort();
     let option_of: HashMap<u64, u64> = work.iter().map(|w| (w.order, w.option)).collect();
     let refunded = if args.refund_ratio > 0.0 {
         Some(

@@ -12,7 +12,7 @@
 //! its payments: the same plan through the bare refund transaction
 //! (`mysql::bench::bare_points_refund`) behind a bare handler.
 
-use super::closed_model::{burst, ms, Burst};
+use super::closed_model::{burst, burst_bare_handler, ms, Burst};
 use super::harness::{self, BenchApp};
 use super::report::{Goal, Report};
 use axum::extract::{Path, State};
@@ -142,23 +142,18 @@ pub async fn bare(
             }
         }
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
     let router = axum::Router::new()
         .route("/{n}", post(handler))
         .with_state(Arc::new(requests));
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let http = harness::client(concurrency);
-    let answered = burst(
+    let answered = burst_bare_handler(
+        router,
         plan.requests.len(),
         concurrency,
         "bare refunds",
         quiet,
-        |n| http.post(format!("{base}/{n}")),
     )
-    .await;
-    server.abort();
-    Ok((plan, answered?))
+    .await?;
+    Ok((plan, answered))
 }
 
 /// The plan's refunds through Stampede's route, each as its payer.

@@ -7,7 +7,6 @@ use crate::top_ups::{approving_without_callbacks, callback, pending_top_up};
 use rdkafka::Message;
 use stampede_api::auth::Role;
 use stampede_core::events::topics;
-use stampede_infra::kafka::OutgoingRecord;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -76,16 +75,7 @@ async fn top_ups_and_grants_reach_the_history_once_even_when_redelivered() {
         .all(|m| m.key() == Some(user.to_string().as_bytes())));
     let handled = handled_by_history(&app.metrics().await);
     for original in &credited {
-        let record = OutgoingRecord {
-            topic: original.topic().to_owned(),
-            partition: None,
-            key: original.key().map(<[u8]>::to_vec),
-            payload: original.payload().unwrap().to_vec(),
-            headers: vec![],
-        };
-        for _ in 0..3 {
-            app.infra.producer.send(&record).await.unwrap();
-        }
+        redeliver(app, original, 3).await;
     }
     let handled_all = eventually(WAIT, || async {
         handled_by_history(&app.metrics().await) >= handled + 6.0

@@ -6,7 +6,7 @@
 use crate::box_office::{admitted, grant_points, hold, on_sale, pay};
 use crate::helpers::*;
 use crate::payments::{product, scalar};
-use crate::refunds::{order, pay_points, refund};
+use crate::refunds::{issue_coupon, order, pay_points, refund};
 use futures::StreamExt;
 use stampede_api::auth::Role;
 
@@ -43,13 +43,10 @@ struct Paid {
 
 /// A DB-lock coupon policy every buyer takes `COUPONS_EACH` of.
 async fn coupon_policy(app: &TestApp) -> u64 {
-    let now = chrono::Utc::now();
-    let body = serde_json::json!({
-        "name": "refund audit", "discount": {"kind": "FIXED", "amount": 300},
-        "total_stock": BUYERS * COUPONS_EACH, "per_user_limit": COUPONS_EACH,
-        "issue_window": {"opens_at": now - chrono::Duration::minutes(1), "closes_at": now + chrono::Duration::hours(1)},
-        "valid_days": 30, "issue_mode": "DB_LOCK",
-    });
+    let mut body = crate::support::client::policy_body(BUYERS * COUPONS_EACH, "DB_LOCK");
+    body["per_user_limit"] = COUPONS_EACH.into();
+    // Less than an order of one unit: every coupon order still pays something.
+    body["discount"] = serde_json::json!({"kind": "FIXED", "amount": 300});
     let admin = app.token(1, Role::Admin);
     let created = app.post("/admin/coupon-policies", &admin, Some(body)).await;
     assert_eq!(created.status(), 201, "{:?}", created.text().await);
@@ -66,14 +63,7 @@ async fn coupon_policy(app: &TestApp) -> u64 {
 /// The user's coupons of `policy`, oldest first.
 async fn coupons_of(app: &TestApp, policy: u64, user: u64) -> Vec<String> {
     for _ in 0..COUPONS_EACH {
-        let issued = app
-            .post(
-                &format!("/coupons/{policy}/issue"),
-                &app.token(user, Role::User),
-                None,
-            )
-            .await;
-        assert_eq!(issued.status(), 201, "{:?}", issued.text().await);
+        issue_coupon(app, policy, user).await;
     }
     sqlx::query_scalar(
         "SELECT id FROM user_coupons WHERE policy_id = ? AND user_id = ? ORDER BY ordinal",
@@ -113,9 +103,9 @@ async fn buy_seat(app: &TestApp, sale: &crate::box_office::OnSale, user: u64, n:
 /// pairs. The rest are kept.
 fn plan_of(n: usize) -> Plan {
     match n {
-        0..60 if n % 6 == 0 => Plan::FullExpired,
+        0..60 if n.is_multiple_of(6) => Plan::FullExpired,
         0..60 => Plan::Full,
-        COUPON_ORDERS..410 if n % 2 == 0 => Plan::Full,
+        COUPON_ORDERS..410 if n.is_multiple_of(2) => Plan::Full,
         COUPON_ORDERS..410 => Plan::RacingPair,
         _ => Plan::Keep,
     }

@@ -73,9 +73,8 @@ async fn order_status(app: &TestApp, order: u64) -> String {
         .unwrap()
 }
 
-/// A user coupon issued to `user` (DB-lock mode: written before the answer); its id.
-async fn coupon_for(app: &TestApp, user: u64) -> String {
-    let policy = app.open_policy(10, "DB_LOCK").await;
+/// Issues `user` a coupon of DB-lock `policy` (written before the answer).
+pub(crate) async fn issue_coupon(app: &TestApp, policy: u64, user: u64) {
     let issued = app
         .post(
             &format!("/coupons/{policy}/issue"),
@@ -84,6 +83,12 @@ async fn coupon_for(app: &TestApp, user: u64) -> String {
         )
         .await;
     assert_eq!(issued.status(), 201, "{:?}", issued.text().await);
+}
+
+/// A user coupon issued to `user` (DB-lock mode: written before the answer); its id.
+async fn coupon_for(app: &TestApp, user: u64) -> String {
+    let policy = app.open_policy(10, "DB_LOCK").await;
+    issue_coupon(app, policy, user).await;
     let find = || async {
         sqlx::query_scalar::<_, String>(
             "SELECT id FROM user_coupons WHERE policy_id = ? AND user_id = ?",
