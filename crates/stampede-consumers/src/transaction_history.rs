@@ -1,11 +1,13 @@
 //! The transaction history: every successful payment, for an
-//! order or a concert reservation, becomes a `transaction_history` row, and
-//! every succeeded refund a `refund_history` row, once (processed_events +
-//! primary key).
+//! order or a concert reservation, becomes a `transaction_history` row,
+//! every succeeded refund a `refund_history` row, and every credit of
+//! points (a paid top-up, an admin grant) a `points_history` row, once
+//! (processed_events + primary key).
 
 use async_trait::async_trait;
 use stampede_core::events::topics;
 use stampede_core::payment::{PaymentRefunded, PaymentSucceeded};
+use stampede_core::points::credited::PointsCredited;
 use stampede_infra::kafka::consumer::{ConsumedEvent, ConsumerSpec, EventHandler, HandlerError};
 use stampede_infra::mysql::{transaction_history, ProcessedEvents};
 use stampede_infra::Infra;
@@ -19,7 +21,11 @@ pub fn spec(infra: &Infra) -> ConsumerSpec {
     ConsumerSpec::per_record(
         NAME,
         "transaction-history-group",
-        &[topics::PAYMENT_SUCCESS, topics::PAYMENT_REFUNDED],
+        &[
+            topics::PAYMENT_SUCCESS,
+            topics::PAYMENT_REFUNDED,
+            topics::POINTS_CREDITED,
+        ],
         handler,
     )
 }
@@ -28,25 +34,33 @@ struct TransactionHistory {
     pool: sqlx::MySqlPool,
 }
 
+/// What one event adds to the history.
+enum Entry {
+    Paid(PaymentSucceeded),
+    Refunded(PaymentRefunded),
+    Credited(PointsCredited),
+}
+
 #[async_trait]
 impl EventHandler for TransactionHistory {
     async fn handle(&self, event: &ConsumedEvent) -> Result<(), HandlerError> {
-        let refunded = event.envelope.event_type == topics::PAYMENT_REFUNDED;
-        let (paid, refund) = if refunded {
-            (None, Some(event.payload::<PaymentRefunded>()?))
-        } else {
-            (Some(event.payload::<PaymentSucceeded>()?), None)
+        // Decoded before the transaction: a malformed payload is a poison record.
+        let entry = match event.envelope.event_type.as_str() {
+            topics::PAYMENT_REFUNDED => Entry::Refunded(event.payload()?),
+            topics::POINTS_CREDITED => Entry::Credited(event.payload()?),
+            _ => Entry::Paid(event.payload()?),
         };
         let Some(mut tx) =
             ProcessedEvents::begin(&self.pool, NAME, event.envelope.event_id).await?
         else {
             return Ok(());
         };
-        if let Some(paid) = &paid {
-            transaction_history::record(&mut tx, paid).await?;
-        }
-        if let Some(refund) = &refund {
-            transaction_history::record_refund(&mut tx, refund).await?;
+        match &entry {
+            Entry::Paid(paid) => transaction_history::record(&mut tx, paid).await?,
+            Entry::Refunded(refund) => transaction_history::record_refund(&mut tx, refund).await?,
+            Entry::Credited(credited) => {
+                transaction_history::record_credit(&mut tx, credited).await?
+            }
         }
         tx.commit().await?;
         Ok(())

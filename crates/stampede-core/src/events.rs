@@ -110,6 +110,7 @@ pub mod topics {
     pub const PAYMENT_FAILED: &str = "payment.failed";
     pub const PAYMENT_REFUNDED: &str = "payment.refunded";
     pub const RESERVATION_CREATED: &str = "reservation.created";
+    pub const POINTS_CREDITED: &str = "points.credited";
 
     /// Suffix of a topic's dead-letter topic, as Spring Kafka names it.
     pub const DEAD_LETTER_SUFFIX: &str = ".DLT";

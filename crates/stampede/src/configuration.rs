@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(settings.http.port, 8080);
         assert_eq!(settings.kafka.partitions, 3);
         assert_eq!(settings.kafka.consumer.max_poll_records, 50);
-        assert_eq!(settings.kafka.topics.len(), 7);
+        assert_eq!(settings.kafka.topics.len(), 8);
         assert_eq!(settings.profile, Profile::Production);
         assert!(settings.auth.uses_development_secret());
     }

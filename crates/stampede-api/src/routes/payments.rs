@@ -160,8 +160,13 @@ pub async fn callback(
         .map_err(|m| ApiError::unprocessable(ErrorCode::InvalidBody, m))?;
     // A top-up's transaction is settled as a top-up; any other as a payment.
     let top_up = TopUpRef::TransactionKey(&callback.transaction_key);
-    if let Some(transition) =
-        points::settle_top_up(&state.infra.pool, top_up, verdict.clone()).await?
+    if let Some(transition) = points::settle_top_up(
+        &state.infra.pool,
+        &state.infra.outbox,
+        top_up,
+        verdict.clone(),
+    )
+    .await?
     {
         let outcome = transition.label();
         metrics::counter!("stampede_pg_callbacks_total", "outcome" => outcome).increment(1);

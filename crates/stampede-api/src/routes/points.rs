@@ -99,7 +99,7 @@ pub async fn top_up(
             }
             Err(error) => {
                 let verdict = PgVerdict::Failed(format!("PG_UNAVAILABLE: {error}"));
-                points::settle_top_up(pool, TopUpRef::Id(top_up_id), verdict).await?;
+                points::settle_top_up(pool, &state.infra.outbox, TopUpRef::Id(top_up_id), verdict).await?;
                 metrics::counter!("stampede_payments_total", "method" => "card_top_up", "outcome" => "pg_unavailable").increment(1);
                 Err(gateway_failed(&error, "top-up"))
             }
@@ -163,8 +163,14 @@ pub async fn grant(
     }
     let grant = PointGrant::parse(body.amount, state.payments.max_points_charge, &body.reason)?;
     let granted_by = admin.user_id.to_string();
-    let (grant_id, balance) =
-        points::grant_points(&state.infra.pool, user_id, &grant, &granted_by).await?;
+    let (grant_id, balance) = points::grant_points(
+        &state.infra.pool,
+        &state.infra.outbox,
+        user_id,
+        &grant,
+        &granted_by,
+    )
+    .await?;
     tracing::info!(grant_id, user_id, amount = grant.amount.get(), %granted_by, "points granted");
     Ok((
         StatusCode::CREATED,

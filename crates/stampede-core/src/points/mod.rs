@@ -1,6 +1,7 @@
 //! Points are money: they come only from a card payment the PG confirmed
 //! (a [`top_up`]) or from an admin's recorded [`grant`], never for free.
 
+pub mod credited;
 pub mod grant;
 pub mod top_up;
 

@@ -11,7 +11,7 @@ use crate::outbox::OutboxWriter;
 use sqlx::{MySqlPool, QueryBuilder};
 use stampede_core::events::EventEnvelope;
 use stampede_core::order::OrderStatus;
-use stampede_core::payment::{PaymentMethod, PaymentStatus};
+use stampede_core::payment::{PaymentMethod, PaymentStatus, RefundStatus, Refunder};
 
 /// Coupons of `policy_id` the database holds (issued, used or expired).
 pub async fn coupons_of_policy(pool: &MySqlPool, policy_id: u64) -> Result<u64, sqlx::Error> {
@@ -134,6 +134,176 @@ pub async fn bare_points_payment(
     .bind(PaymentStatus::Success.as_str())
     .execute(&mut *tx)
     .await?;
+    OutboxWriter::new().append(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A successful points payment of an order, as a refund benchmark picks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaidOrder {
+    pub payment_id: u64,
+    pub order_id: u64,
+    pub user_id: u64,
+    pub amount: u64,
+}
+
+/// Every successful points payment of an order, oldest first.
+pub async fn paid_orders(pool: &MySqlPool) -> Result<Vec<PaidOrder>, sqlx::Error> {
+    let rows: Vec<(u64, u64, u64, u64)> = sqlx::query_as(
+        "SELECT id, order_id, user_id, amount FROM payments \
+         WHERE status = ? AND method = ? AND order_id IS NOT NULL ORDER BY id",
+    )
+    .bind(PaymentStatus::Success.as_str())
+    .bind(PaymentMethod::Points.as_str())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(payment_id, order_id, user_id, amount)| PaidOrder {
+            payment_id,
+            order_id,
+            user_id,
+            amount,
+        })
+        .collect())
+}
+
+/// Where refunds left the points and the stock: with [`PointsLedger`] it
+/// checks that every point is in a balance or kept by a payment, every unit
+/// in stock or in a PAID order, and that no payment gave back more than it
+/// took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefundLedger {
+    /// Σ points credited by grants (where every point came from).
+    pub granted: i64,
+    /// Σ SUCCEEDED refunds.
+    pub refunded: i64,
+    /// Units held by PAID orders (a REFUNDED order gave its units back).
+    pub sold_by_paid_orders: i64,
+    /// Payments whose SUCCEEDED refunds add up to more than they captured.
+    pub refunded_beyond_capture: i64,
+    /// Payments refunded in full whose order is not REFUNDED.
+    pub fully_refunded_not_refunded: i64,
+}
+
+pub async fn refund_ledger(pool: &MySqlPool) -> Result<RefundLedger, sqlx::Error> {
+    let granted: i64 =
+        sqlx::query_scalar("SELECT CAST(COALESCE(SUM(amount), 0) AS SIGNED) FROM point_grants")
+            .fetch_one(pool)
+            .await?;
+    let refunded: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS SIGNED) FROM refunds WHERE status = ?",
+    )
+    .bind(RefundStatus::Succeeded.as_str())
+    .fetch_one(pool)
+    .await?;
+    let sold_by_paid_orders: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(i.quantity), 0) AS SIGNED) FROM order_items i \
+         JOIN orders o ON o.id = i.order_id WHERE o.status = ?",
+    )
+    .bind(OrderStatus::Paid.as_str())
+    .fetch_one(pool)
+    .await?;
+    // Per payment: what it captured beside what its SUCCEEDED refunds gave back.
+    let per_payment = "SELECT p.amount AS captured, o.status AS order_status, \
+         (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id AND r.status = ?) AS refunded \
+         FROM payments p JOIN orders o ON o.id = p.order_id WHERE p.status = ?";
+    let (refunded_beyond_capture, fully_refunded_not_refunded): (i64, i64) =
+        sqlx::query_as(&format!(
+            "SELECT CAST(COALESCE(SUM(refunded > captured), 0) AS SIGNED), \
+             CAST(COALESCE(SUM(refunded = captured AND order_status <> ?), 0) AS SIGNED) \
+             FROM ({per_payment}) per_payment"
+        ))
+        .bind(OrderStatus::Refunded.as_str())
+        .bind(RefundStatus::Succeeded.as_str())
+        .bind(PaymentStatus::Success.as_str())
+        .fetch_one(pool)
+        .await?;
+    Ok(RefundLedger {
+        granted,
+        refunded,
+        sold_by_paid_orders,
+        refunded_beyond_capture,
+        fully_refunded_not_refunded,
+    })
+}
+
+/// What the bare refund of one paid order of one line gives back.
+#[derive(Debug, Clone, Copy)]
+pub struct BareRefund {
+    pub payment_id: u64,
+    pub order_id: u64,
+    pub user_id: u64,
+    pub option_id: u64,
+    /// `None`: everything not yet refunded.
+    pub amount: Option<u64>,
+}
+
+/// The bare points refund: lock the payment, sum its refunds, insert the
+/// SUCCEEDED refund, restore the balance, and when nothing is left the
+/// order PAID → REFUNDED and its unit back in stock, with the outbox
+/// insert, in one transaction. `false` (and nothing changed) when the
+/// amount does not fit in what is left.
+pub async fn bare_points_refund(
+    pool: &MySqlPool,
+    refund: BareRefund,
+    event: &EventEnvelope,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let captured: Option<u64> =
+        sqlx::query_scalar("SELECT amount FROM payments WHERE id = ? AND status = ? FOR UPDATE")
+            .bind(refund.payment_id)
+            .bind(PaymentStatus::Success.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let refunded: u64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS UNSIGNED) FROM refunds WHERE payment_id = ? AND status = ?",
+    )
+    .bind(refund.payment_id)
+    .bind(RefundStatus::Succeeded.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    let left = captured.unwrap_or(0).saturating_sub(refunded);
+    let amount = refund.amount.unwrap_or(left);
+    if amount == 0 || amount > left {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO refunds (payment_id, user_id, amount, reason, requested_by, status, created_at, updated_at) \
+         VALUES (?, ?, ?, 'bench', ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
+    )
+    .bind(refund.payment_id)
+    .bind(refund.user_id)
+    .bind(amount)
+    .bind(Refunder::User(refund.user_id).kind())
+    .bind(RefundStatus::Succeeded.as_str())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE user_points SET balance = balance + ? WHERE user_id = ?")
+        .bind(amount)
+        .bind(refund.user_id)
+        .execute(&mut *tx)
+        .await?;
+    if amount == left {
+        // Bare on purpose: the transition is written, not asked of core.
+        let moved = sqlx::query(
+            "UPDATE orders SET status = ?, updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND status = ?",
+        )
+        .bind(OrderStatus::Refunded.as_str())
+        .bind(refund.order_id)
+        .bind(OrderStatus::Paid.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 1 {
+            sqlx::query("UPDATE product_options SET stock = stock + 1 WHERE id = ?")
+                .bind(refund.option_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
     OutboxWriter::new().append(&mut tx, event).await?;
     tx.commit().await?;
     Ok(true)

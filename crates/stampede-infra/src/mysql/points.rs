@@ -6,11 +6,17 @@
 //! (`UPDATE … WHERE id = ? AND status = PENDING`): a duplicate callback or a
 //! reconciliation racing the callback finds it no longer PENDING and
 //! credits nothing.
+//!
+//! Every credit writes `points.credited` (core's [`PointsCredited`]) to the
+//! outbox in its transaction: the event exists exactly when the points do.
 
 use super::stored_status;
+use crate::outbox::OutboxWriter;
 use chrono::Utc;
 use sqlx::{MySqlConnection, MySqlPool};
+use stampede_core::events::EventEnvelope;
 use stampede_core::payment::PgVerdict;
+use stampede_core::points::credited::{CreditSource, PointsCredited};
 use stampede_core::points::grant::PointGrant;
 use stampede_core::points::top_up::{self, TopUpStatus, TopUpTransition};
 use stampede_core::points::PointsAmount;
@@ -117,10 +123,22 @@ pub async fn find_top_up(pool: &MySqlPool, id: u64) -> Result<Option<TopUp>, sql
     row.map(top_up_of).transpose()
 }
 
+/// Credits `credited` to its user on `conn` and writes its event, so the
+/// points and `points.credited` commit together.
+async fn credit_with_event(
+    conn: &mut MySqlConnection,
+    outbox: &OutboxWriter,
+    credited: &PointsCredited,
+) -> Result<(), sqlx::Error> {
+    credit_points(conn, credited.user_id, credited.amount).await?;
+    outbox.append(conn, &EventEnvelope::wrap(credited)).await
+}
+
 /// Applies the PG's verdict to a top-up; None when `top_up` names none
 /// (the transaction is an order's payment, not a top-up).
 pub async fn settle_top_up(
     pool: &MySqlPool,
+    outbox: &OutboxWriter,
     top_up: TopUpRef<'_>,
     verdict: PgVerdict,
 ) -> Result<Option<TopUpTransition>, sqlx::Error> {
@@ -161,10 +179,17 @@ pub async fn settle_top_up(
             return Ok(Some(TopUpTransition::AlreadySettled(stored.status)));
         }
         if transition == TopUpTransition::Credit {
-            credit_points(&mut tx, stored.user_id, stored.amount).await?;
+            let credited = PointsCredited {
+                user_id: stored.user_id,
+                amount: stored.amount,
+                source: CreditSource::TopUp {
+                    top_up_id: stored.id,
+                },
+            };
+            credit_with_event(&mut tx, outbox, &credited).await?;
         }
     }
-    tx.commit().await?;
+    outbox.commit(tx).await?;
     Ok(Some(transition))
 }
 
@@ -191,6 +216,7 @@ pub async fn stale_top_ups(
 /// grant's id and the user's new balance.
 pub async fn grant_points(
     pool: &MySqlPool,
+    outbox: &OutboxWriter,
     user_id: u64,
     grant: &PointGrant,
     granted_by: &str,
@@ -208,11 +234,20 @@ pub async fn grant_points(
     .execute(&mut *tx)
     .await?
     .last_insert_id();
-    credit_points(&mut tx, user_id, grant.amount.get()).await?;
+    let credited = PointsCredited {
+        user_id,
+        amount: grant.amount.get(),
+        source: CreditSource::Grant {
+            grant_id,
+            granted_by: granted_by.to_owned(),
+            reason: grant.reason.clone(),
+        },
+    };
+    credit_with_event(&mut tx, outbox, &credited).await?;
     let balance = sqlx::query_scalar("SELECT balance FROM user_points WHERE user_id = ?")
         .bind(user_id)
         .fetch_one(&mut *tx)
         .await?;
-    tx.commit().await?;
+    outbox.commit(tx).await?;
     Ok((grant_id, balance))
 }

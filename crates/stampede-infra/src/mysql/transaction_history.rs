@@ -1,8 +1,10 @@
 //! `transaction_history`: one row per successful payment, written by the
-//! transaction-history consumer and read back by `stampede demo`.
+//! transaction-history consumer and read back by `stampede demo`; beside it
+//! `refund_history` (refunds) and `points_history` (top-ups and grants).
 
 use sqlx::{MySqlConnection, MySqlPool};
 use stampede_core::payment::{PaymentRefunded, PaymentSucceeded};
+use stampede_core::points::credited::PointsCredited;
 
 /// Records `paid` once: the payment id is the primary key, so a
 /// redelivered event leaves the first row as it is.
@@ -43,6 +45,24 @@ pub async fn record_refund(
     .bind(refund.user_id)
     .bind(refund.amount)
     .bind(refund.method.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records `credited` once: its source (kind, id) is the primary key.
+pub async fn record_credit(
+    conn: &mut MySqlConnection,
+    credited: &PointsCredited,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT IGNORE INTO points_history (source, source_id, user_id, amount, recorded_at) \
+         VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))",
+    )
+    .bind(credited.source.kind())
+    .bind(credited.source.id())
+    .bind(credited.user_id)
+    .bind(credited.amount)
     .execute(conn)
     .await?;
     Ok(())

@@ -67,6 +67,27 @@ pub async fn burst(
     })
 }
 
+/// A ceiling's burst: `router` (answering `POST /{n}` for request `n`)
+/// served on a loopback port, `requests` requests fired at it, then stopped.
+pub async fn burst_bare_handler(
+    router: axum::Router,
+    requests: usize,
+    concurrency: usize,
+    label: &str,
+    quiet: bool,
+) -> anyhow::Result<Burst> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let http = super::harness::client(concurrency);
+    let answered = burst(requests, concurrency, label, quiet, |n| {
+        http.post(format!("{base}/{n}"))
+    })
+    .await;
+    server.abort();
+    answered
+}
+
 /// The `quantile` of `latency` (recorded in µs), in milliseconds.
 pub fn ms(latency: &Histogram<u64>, quantile: f64) -> f64 {
     latency.value_at_quantile(quantile) as f64 / 1000.0

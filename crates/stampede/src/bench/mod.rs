@@ -13,6 +13,7 @@ mod outbox;
 mod payments;
 mod queue;
 mod reconcile;
+mod refunds;
 mod report;
 
 use crate::configuration::Settings;

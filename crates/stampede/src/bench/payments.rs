@@ -11,10 +11,17 @@
 //! balance and order updates, payment and outbox inserts on the same hot
 //! options) behind a bare handler, with no authentication, idempotency or
 //! domain checks around it.
+//!
+//! With `--refund-ratio`, that share of the successful payments is then
+//! refunded through the refund route beside its own ceiling (`refunds.rs`),
+//! and the checks count the refunds: Σ balances + Σ payments − Σ refunds
+//! equals the points granted, stock left + units of PAID orders equals the
+//! initial stock, no payment refunded beyond its capture.
 
-use super::closed_model::{burst, ms, Burst};
+use super::closed_model::{burst, burst_bare_handler, ms, Burst};
 use super::harness;
 use super::progress;
+use super::refunds::{self, RefundRun};
 use super::report::{Goal, Report};
 use crate::configuration::Settings;
 use axum::extract::{Path, State};
@@ -28,6 +35,7 @@ use stampede_core::payment::{PaidLine, PaymentMethod, PaymentSucceeded, Purchase
 use stampede_core::points::grant::PointGrant;
 use stampede_infra::mysql::{self, bench, catalog, orders};
 use stampede_infra::outbox::OutboxWriter;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +52,10 @@ pub struct PaymentsBenchArgs {
     stock: u64,
     #[arg(long, default_value_t = 100)]
     concurrency: usize,
+    /// Share of the successful payments to refund afterwards (0 to 1):
+    /// every other one in full, the rest by two racing partial refunds.
+    #[arg(long, default_value_t = 0.0, value_parser = refunds::parse_ratio)]
+    refund_ratio: f64,
     /// Run the API without the after-payment consumers (as a deployment
     /// that runs consumers on other machines would).
     #[arg(long)]
@@ -87,7 +99,7 @@ async fn seed(
     let seed_grant = PointGrant::parse(POINTS, POINTS, "payments bench seed")?;
     let mut work = Vec::new();
     for user in 1..=args.users {
-        mysql::points::grant_points(pool, user, &seed_grant, "bench").await?;
+        mysql::points::grant_points(pool, outbox, user, &seed_grant, "bench").await?;
         for k in 0..args.orders_per_user {
             let option = option_ids[((user + k) % args.options as u64) as usize];
             let lines = [OrderLine {
@@ -111,8 +123,12 @@ async fn seed(
 }
 
 /// The ceiling: the bare points transaction (`mysql::bench`) behind a bare
-/// axum handler, on a database of its own seeded like Stampede's.
-async fn bare_transaction(settings: &Settings, args: &PaymentsBenchArgs) -> anyhow::Result<Burst> {
+/// axum handler, on a database of its own seeded like Stampede's; then,
+/// when refunding, the bare refunds of the same plan.
+async fn bare_transaction(
+    settings: &Settings,
+    args: &PaymentsBenchArgs,
+) -> anyhow::Result<(Burst, Option<(refunds::RefundPlan, Burst)>)> {
     let settings = harness::isolated(settings.clone(), "payments_ceiling");
     harness::drop_database(&settings).await?;
     // The ceiling needs only the database: no Redis, no broker.
@@ -154,25 +170,35 @@ async fn bare_transaction(settings: &Settings, args: &PaymentsBenchArgs) -> anyh
             }
         }
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
     let router = axum::Router::new()
         .route("/{n}", post(handler))
         .with_state(Arc::new(work.clone()));
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let http = harness::client(args.concurrency);
-    let paid = burst(
+    let paid = burst_bare_handler(
+        router,
         work.len(),
         args.concurrency,
         "bare transaction",
         args.json,
-        |n| http.post(format!("{base}/{n}")),
     )
-    .await;
-    server.abort();
+    .await?;
+    let option_of: HashMap<u64, u64> = work.iter().map(|w| (w.order, w.option)).collect();
+    let refunded = if args.refund_ratio > 0.0 {
+        Some(
+            refunds::bare(
+                &pool,
+                &option_of,
+                args.refund_ratio,
+                args.concurrency,
+                args.json,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     pool.close().await;
     harness::drop_database(&settings).await?;
-    paid
+    Ok((paid, refunded))
 }
 
 pub async fn run(mut settings: Settings, args: PaymentsBenchArgs) -> anyhow::Result<Report> {
@@ -181,7 +207,7 @@ pub async fn run(mut settings: Settings, args: PaymentsBenchArgs) -> anyhow::Res
         "counts must be positive"
     );
     let _hop = harness::one_hop_away(&mut settings, args.network_delay_ms)?;
-    let bare = bare_transaction(&settings, &args).await?;
+    let (bare, bare_refunds) = bare_transaction(&settings, &args).await?;
     let app = harness::start_running(settings, "payments", |_| {}, !args.api_only).await?;
     let work = seed(
         &app.infra.pool,
@@ -208,15 +234,36 @@ pub async fn run(mut settings: Settings, args: PaymentsBenchArgs) -> anyhow::Res
         },
     )
     .await?;
+    let refund_run = match bare_refunds {
+        Some((bare_plan, bare)) => {
+            let (plan, answered) = refunds::through_stampede(
+                &app,
+                &tokens,
+                args.refund_ratio,
+                args.concurrency,
+                args.json,
+            )
+            .await?;
+            Some(RefundRun {
+                plan,
+                answered,
+                bare_plan,
+                bare,
+            })
+        }
+        None => None,
+    };
     let ledger = bench::points_ledger(&app.infra.pool).await?;
+    let refund_ledger = bench::refund_ledger(&app.infra.pool).await?;
     app.stop().await?;
 
     let (succeeded, refused) = (paid.count(201), paid.count(409));
     let other = paid.statuses.len() - succeeded - refused;
-    let charged = (args.users * POINTS) as i64;
+    let charged = refund_ledger.granted;
     let initial_stock = (args.stock * args.options as u64) as i64;
-    let money_ok = ledger.balances + ledger.paid == charged;
-    let stock_ok = ledger.stock_left + succeeded as i64 == initial_stock;
+    let money_ok = ledger.balances + ledger.paid - refund_ledger.refunded == charged;
+    let sold = refund_ledger.sold_by_paid_orders;
+    let stock_ok = ledger.stock_left + sold == initial_stock;
     let consumers = if args.api_only {
         "API only"
     } else {
@@ -229,6 +276,7 @@ pub async fn run(mut settings: Settings, args: PaymentsBenchArgs) -> anyhow::Res
         .setup("options", args.options)
         .setup("stock", args.stock)
         .setup("concurrency", args.concurrency)
+        .setup("refund_ratio", args.refund_ratio)
         .setup("api_only", args.api_only)
         .setup("network_delay_ms", args.network_delay_ms)
         .figure("payments_per_sec", paid.rate)
@@ -251,8 +299,19 @@ pub async fn run(mut settings: Settings, args: PaymentsBenchArgs) -> anyhow::Res
         .line(format!("  bare transaction         {} in {:.2?}: {:.0}/s, p99 {:.1} ms", bare.statuses.len(), bare.elapsed, bare.rate, ms(&bare.latency, 0.99)))
         .line(format!("  payments answered        {} in {:.2?}: {:.0} payments/s", paid.statuses.len(), paid.elapsed, paid.rate))
         .line(format!("  201 paid / 409 refused   {succeeded} / {refused} (other: {other})"))
-        .line(format!("  latency                  p50 {:.1} ms  p99 {:.1} ms", ms(&paid.latency, 0.5), ms(&paid.latency, 0.99)))
-        .line(format!("  money                    Σ balances {} + Σ payments {} = charged {charged}?", ledger.balances, ledger.paid))
-        .line(format!("  stock                    left {} + sold {succeeded} = {initial_stock}?", ledger.stock_left));
+        .line(format!("  latency                  p50 {:.1} ms  p99 {:.1} ms", ms(&paid.latency, 0.5), ms(&paid.latency, 0.99)));
+    if let Some(run) = &refund_run {
+        run.report(&mut report, &refund_ledger);
+        report.line(format!("  money                    Σ balances {} + Σ payments {} − Σ refunds {} = granted {charged}?", ledger.balances, ledger.paid, refund_ledger.refunded));
+    } else {
+        report.line(format!(
+            "  money                    Σ balances {} + Σ payments {} = charged {charged}?",
+            ledger.balances, ledger.paid
+        ));
+    }
+    report.line(format!(
+        "  stock                    left {} + sold {sold} = {initial_stock}?",
+        ledger.stock_left
+    ));
     Ok(report)
 }

@@ -65,6 +65,9 @@ impl Reconciler {
             // A top-up always exists as its own payment.
             FirstStep::FailUnpaidOrder => return Ok(None),
         };
-        Ok(points::settle_top_up(&self.pool, TopUpRef::Id(top_up.id), verdict).await?)
+        Ok(
+            points::settle_top_up(&self.pool, &self.outbox, TopUpRef::Id(top_up.id), verdict)
+                .await?,
+        )
     }
 }

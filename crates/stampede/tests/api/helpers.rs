@@ -215,6 +215,21 @@ pub async fn read_topic(
     messages
 }
 
+/// Sends `message` to its topic `times` more times, key and payload as
+/// they were, as a redelivery reaches a consumer.
+pub async fn redeliver(app: &TestApp, message: &OwnedMessage, times: usize) {
+    let record = stampede_infra::kafka::OutgoingRecord {
+        topic: message.topic().to_owned(),
+        partition: None,
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().unwrap().to_vec(),
+        headers: vec![],
+    };
+    for _ in 0..times {
+        app.infra.producer.send(&record).await.unwrap();
+    }
+}
+
 /// The value of header `name` of `message`.
 pub fn header(message: &OwnedMessage, name: &str) -> Option<Vec<u8>> {
     use rdkafka::message::Headers;

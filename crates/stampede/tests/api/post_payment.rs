@@ -5,11 +5,9 @@
 use crate::box_office::*;
 use crate::helpers::*;
 use async_trait::async_trait;
-use rdkafka::Message;
 use stampede_core::events::topics;
 use stampede_infra::kafka::consumer::dead_letter::ORIGINAL_CONSUMER_GROUP;
 use stampede_infra::kafka::consumer::{ConsumedEvent, ConsumerSpec, EventHandler, HandlerError};
-use stampede_infra::kafka::OutgoingRecord;
 use std::time::{Duration, Instant};
 
 async fn count(app: &TestApp, sql: &str, id: u64) -> i64 {
@@ -147,17 +145,7 @@ async fn a_failed_payment_is_compensated_once_even_when_redelivered() {
     )
     .await;
     assert_eq!(failed.len(), 1);
-    let original = &failed[0];
-    let record = OutgoingRecord {
-        topic: original.topic().to_owned(),
-        partition: None,
-        key: original.key().map(<[u8]>::to_vec),
-        payload: original.payload().unwrap().to_vec(),
-        headers: vec![],
-    };
-    for _ in 0..5 {
-        app.infra.producer.send(&record).await.unwrap();
-    }
+    redeliver(&app, &failed[0], 5).await;
     let handled_all = eventually(WAIT, || async {
         metric(
             &app.metrics().await,

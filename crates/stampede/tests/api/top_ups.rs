@@ -45,7 +45,7 @@ async fn top_up_status(app: &TestApp, user: u64, id: u64) -> String {
     body["status"].as_str().unwrap_or_default().to_owned()
 }
 
-async fn callback(app: &TestApp, key: &str, status: &str) -> serde_json::Value {
+pub(crate) async fn callback(app: &TestApp, key: &str, status: &str) -> serde_json::Value {
     let body = serde_json::json!({"transactionKey": key, "status": status, "reason": "declined"});
     let now = chrono::Utc::now().timestamp();
     let answer = signed_callback(app, &body, now, SECRET).await;
@@ -54,7 +54,7 @@ async fn callback(app: &TestApp, key: &str, status: &str) -> serde_json::Value {
 }
 
 /// A PG that approves every charge but never calls back.
-fn approving_without_callbacks() -> PgSimConfig {
+pub(crate) fn approving_without_callbacks() -> PgSimConfig {
     PgSimConfig {
         failure_rate: 0.0,
         lost_callback_rate: 1.0,
@@ -63,7 +63,7 @@ fn approving_without_callbacks() -> PgSimConfig {
 }
 
 /// Starts a top-up that must answer 202 PENDING; returns (id, transaction key).
-async fn pending_top_up(app: &TestApp, user: u64, amount: u64) -> (u64, String) {
+pub(crate) async fn pending_top_up(app: &TestApp, user: u64, amount: u64) -> (u64, String) {
     let (status, started) = top_up(app, user, amount).await;
     assert_eq!(status, 202, "{started}");
     assert_eq!(started["status"], "PENDING");
