@@ -167,6 +167,9 @@ impl TestApp {
             .expect("the app stops within 60 s of its shutdown signal")
             .unwrap()
             .unwrap();
+        let kafka = &self.settings.kafka;
+        crate::support::topics::delete_topics_named(&kafka.bootstrap_servers, &kafka.topic_prefix)
+            .await;
     }
 }
 

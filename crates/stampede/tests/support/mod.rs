@@ -13,3 +13,4 @@ pub mod pg_sim;
 pub mod redis_cluster;
 pub mod serve;
 pub mod settings;
+pub mod topics;
