@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 /// A concert with its schedules, as an admin creates it.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewConcert {
     pub title: String,
     pub schedules: Vec<NewSchedule>,
@@ -13,6 +14,7 @@ pub struct NewConcert {
 
 /// One date at one venue, with its seats in blocks of one grade and price.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewSchedule {
     pub starts_at: DateTime<Utc>,
     pub venue: String,
@@ -23,6 +25,7 @@ pub struct NewSchedule {
 
 /// `count` seats of one grade and price, numbered after the blocks before it.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeatBlock {
     pub grade: SeatGrade,
     pub price: u64,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// HELD → AVAILABLE when the hold is released or cancelled; SOLD →
 /// AVAILABLE only when its payment is refunded in full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SeatStatus {
     Available,
@@ -74,6 +75,7 @@ impl SeatStatus {
 
 /// A seat grade (`VIP`, `R`, `S`, `A`, …): 1–16 letters or digits, upper case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
 #[serde(try_from = "String", into = "String")]
 pub struct SeatGrade(String);
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a coupon takes off a price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Discount {
     /// A fixed amount.
@@ -27,6 +28,7 @@ impl Discount {
 
 /// How requests for a policy are served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum IssueMode {
     /// One Redis Lua script decides at once; winners are persisted by a batch consumer.

@@ -539,6 +539,7 @@ async fn set_payment(
 
 /// A payment as reconciliation and the API see it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentRecord {
     pub id: u64,
     pub order_id: u64,
