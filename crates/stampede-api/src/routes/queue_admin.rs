@@ -4,6 +4,7 @@
 
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, ErrorCode};
+use crate::responses::{Admin, JsonBody, PathIds, Unavailable};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -61,8 +62,7 @@ async fn existing_concert(state: &AppState, id: u64) -> Result<(), ApiError> {
 /// The concert's admission rules (the configured defaults where none were set).
 #[utoipa::path(get, path = "/admin/concerts/{id}/queue", tag = "concerts", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = QueueRulesView), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = QueueRulesView), (status = 404, body = ErrorBody), PathIds, Admin, Unavailable))]
 pub async fn queue_rules(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -75,8 +75,8 @@ pub async fn queue_rules(
 /// Sets the concert's admission rate and active cap (a pause stays as it was).
 #[utoipa::path(put, path = "/admin/concerts/{id}/queue", tag = "concerts", security(("bearer" = [])),
     params(("id" = u64, Path)), request_body = SetQueueRules,
-    responses((status = 200, body = QueueRulesView), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = QueueRulesView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        JsonBody, PathIds, Admin, Unavailable))]
 pub async fn set_queue_rules(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -95,8 +95,7 @@ pub async fn set_queue_rules(
 /// their places while they poll.
 #[utoipa::path(post, path = "/admin/concerts/{id}/queue/pause", tag = "concerts", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = QueueRulesView), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = QueueRulesView), (status = 404, body = ErrorBody), PathIds, Admin, Unavailable))]
 pub async fn pause_queue(
     admin: AdminUser,
     state: State<AppState>,
@@ -108,8 +107,7 @@ pub async fn pause_queue(
 /// Resumes intake after a pause.
 #[utoipa::path(post, path = "/admin/concerts/{id}/queue/resume", tag = "concerts", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = QueueRulesView), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = QueueRulesView), (status = 404, body = ErrorBody), PathIds, Admin, Unavailable))]
 pub async fn resume_queue(
     admin: AdminUser,
     state: State<AppState>,
@@ -135,8 +133,7 @@ async fn set_paused(
 /// its drawn order; 404 `QUEUE_NOT_DRAWN` before the draw.
 #[utoipa::path(get, path = "/admin/concerts/{id}/queue/opening", tag = "concerts", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = OpeningView), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = OpeningView), (status = 404, body = ErrorBody), PathIds, Admin, Unavailable))]
 pub async fn queue_opening(
     _admin: AdminUser,
     State(state): State<AppState>,
