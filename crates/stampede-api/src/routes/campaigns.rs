@@ -21,7 +21,9 @@ use uuid::Uuid;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateCampaign {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    #[schema(minimum = 1, maximum = 100_000_000)]
     total_slots: u64,
     window: WindowBody,
 }

@@ -13,16 +13,21 @@ use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewOption {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    #[schema(maximum = 100_000_000)]
     price: u64,
+    #[schema(maximum = 100_000_000)]
     stock: u64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateProduct {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// Set for campaign products: buying requires a winning entry.
     campaign_id: Option<u64>,
+    #[schema(min_items = 1, max_items = 50)]
     options: Vec<NewOption>,
 }
 
@@ -95,6 +100,7 @@ pub async fn create_product(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetStock {
+    #[schema(maximum = 100_000_000)]
     stock: u64,
 }
 

@@ -23,13 +23,17 @@ use uuid::Uuid;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreatePolicy {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// `{"kind":"FIXED","amount":1000}` or `{"kind":"PERCENT","percent":10,"cap":5000}`.
     discount: Discount,
+    #[schema(minimum = 1, maximum = 100_000_000)]
     total_stock: u64,
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 100)]
     per_user_limit: u32,
     issue_window: WindowBody,
+    #[schema(minimum = 1, maximum = 3650)]
     valid_days: u32,
     /// `GATE` (default), `QUEUE` or `DB_LOCK`.
     #[serde(default = "gate")]

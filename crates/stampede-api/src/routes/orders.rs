@@ -21,11 +21,13 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ItemBody {
     option_id: u64,
+    #[schema(minimum = 1, maximum = 100)]
     quantity: u32,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOrder {
+    #[schema(min_items = 1, max_items = 20)]
     items: Vec<ItemBody>,
     #[serde(default)]
     coupon_ids: Vec<String>,

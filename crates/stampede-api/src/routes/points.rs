@@ -25,6 +25,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TopUpBody {
     /// Points to buy (1 to `payments.max_points_charge`); one point costs one unit.
+    #[schema(minimum = 1)]
     amount: u64,
     card_type: String,
     card_no: String,
@@ -129,8 +130,11 @@ pub async fn get_top_up(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct GrantBody {
+    /// 1 to `payments.max_points_charge`.
+    #[schema(minimum = 1)]
     amount: u64,
     /// Why (kept with the grant and the granting admin).
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
 }
 
@@ -145,7 +149,7 @@ pub struct GrantView {
 /// Gives a user points (support), recorded with the reason and the admin's
 /// subject. Admin only.
 #[utoipa::path(post, path = "/admin/users/{id}/points/grants", tag = "points", security(("bearer" = [])),
-    params(("id" = u64, Path)), request_body = GrantBody,
+    params(("id" = u64, Path, minimum = 1)), request_body = GrantBody,
     responses((status = 201, body = GrantView), (status = 422, body = ErrorBody), responses::JsonBody, PathIds, Admin,
         Unavailable))]
 pub async fn grant(
@@ -154,10 +158,12 @@ pub async fn grant(
     ApiPath(user_id): ApiPath<u64>,
     ApiJson(body): ApiJson<GrantBody>,
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
-    if user_id == 0 {
+    // The range the document states (an int64 id): a grant to an id no
+    // client or column reads exactly is refused, not written.
+    if user_id == 0 || user_id > i64::MAX as u64 {
         return Err(ApiError::unprocessable(
             ErrorCode::InvalidUser,
-            "user ids start at 1",
+            "user ids are 1 to 9223372036854775807",
         ));
     }
     let grant = PointGrant::parse(body.amount, state.payments.max_points_charge, &body.reason)?;

@@ -18,8 +18,10 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetQueueRules {
     /// Tokens admitted per admission interval (`concert.admit_interval_ms`).
+    #[schema(minimum = 1, maximum = 100_000)]
     admit_per_interval: u64,
     /// At most this many ACTIVE at once; omit or null for no cap.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     active_cap: Option<u64>,
 }
 

@@ -20,8 +20,10 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
     /// What to refund; everything still refundable when left out.
+    #[schema(minimum = 1)]
     amount: Option<u64>,
     /// Why (1–500 characters), kept with the refund and told to the buyer.
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
 }
 

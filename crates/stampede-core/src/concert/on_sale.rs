@@ -8,7 +8,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewConcert {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub title: String,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 50))]
     pub schedules: Vec<NewSchedule>,
 }
 
@@ -17,9 +19,11 @@ pub struct NewConcert {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewSchedule {
     pub starts_at: DateTime<Utc>,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub venue: String,
     /// When booking opens; a sell-out is timed from here. Defaults to now.
     pub booking_opens_at: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub seats: Vec<SeatBlock>,
 }
 
@@ -28,7 +32,9 @@ pub struct NewSchedule {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeatBlock {
     pub grade: SeatGrade,
+    #[cfg_attr(feature = "openapi", schema(maximum = 100_000_000))]
     pub price: u64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10_000))]
     pub count: u32,
 }
 

@@ -75,7 +75,12 @@ impl SeatStatus {
 
 /// A seat grade (`VIP`, `R`, `S`, `A`, …): 1–16 letters or digits, upper case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
+/// The document states the same rule as [`SeatGrade::parse`].
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(value_type = String, pattern = "^[A-Z0-9]{1,16}$")
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct SeatGrade(String);
 

@@ -10,9 +10,17 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Discount {
     /// A fixed amount.
-    Fixed { amount: u64 },
+    Fixed {
+        #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+        amount: u64,
+    },
     /// A percentage (1–100) of the price, at most `cap`.
-    Percent { percent: u8, cap: u64 },
+    Percent {
+        #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
+        percent: u8,
+        #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+        cap: u64,
+    },
 }
 
 impl Discount {
