@@ -36,5 +36,14 @@ cargo nextest run --workspace --no-fail-fast --profile ci -E 'not (binary(cluste
 # or run three instances at once, run one at a time, after the rest.
 echo "[test] broker failures on the three-node cluster, three instances (and Redis Cluster), then crashes, one test at a time"
 cargo nextest run -p stampede --test cluster --test fleet --test crash --no-fail-fast --profile ci --test-threads 1 || status=$?
+# The OpenAPI contract against a real serve: no undocumented status, no
+# schema mismatch, no 5xx (scripts/schemathesis.sh; its log keeps the details).
+echo "[test] schemathesis: all checks against /openapi.json of a real serve"
+if bash scripts/schemathesis.sh >.stampede/schemathesis.log 2>&1; then
+    echo "[test] schemathesis: passed ($(tail -n 1 .stampede/schemathesis.log | tr -d '=' | xargs))"
+else
+    status=1
+    echo "[test] schemathesis: FAILED ($(tail -n 1 .stampede/schemathesis.log | tr -d '=' | xargs)); see .stampede/schemathesis.log"
+fi
 if [ "$status" -eq 0 ]; then echo "[test] all passed"; else echo "[test] FAILED (see the Summary lines above)"; fi
 exit "$status"

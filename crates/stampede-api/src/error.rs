@@ -505,3 +505,58 @@ impl From<CancelError> for ApiError {
         }
     }
 }
+
+/// A JSON request body kept as bytes, for the routes that fingerprint the
+/// exact body for `Idempotency-Key` before parsing it
+/// ([`crate::idempotency::parse_json`]). Refused like [`ApiJson`]: 415
+/// `UNSUPPORTED_MEDIA_TYPE` unless sent as `application/json` (or `+json`),
+/// 413 `PAYLOAD_TOO_LARGE` past the body limit.
+#[derive(Debug)]
+pub struct JsonBody(pub bytes::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        if !sent_as_json(request.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let body = bytes::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::PayloadTooLarge,
+                    "request body too large",
+                ),
+                status => {
+                    Self::Rejection::new(status, ErrorCode::BadRequest, rejection.body_text())
+                }
+            })?;
+        Ok(JsonBody(body))
+    }
+}
+
+/// `application/json` or `application/…+json`, parameters aside — what `axum::Json` accepts.
+fn sent_as_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
+}

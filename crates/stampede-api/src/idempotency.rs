@@ -131,3 +131,19 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
         ),
     })
 }
+
+/// The `Idempotency-Key` header as the OpenAPI document describes it (what
+/// [`once`] accepts), shared by every route that honours it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKeyHeader {
+    /// The same key with the same request replays the first answer; 1–128
+    /// visible ASCII characters.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[!-~]+$"
+    )]
+    pub idempotency_key: Option<String>,
+}

@@ -9,6 +9,7 @@
 //! - [`telemetry`]: the Prometheus recorder and scrape-time gauges.
 //! - [`metric_catalog`]: every exported metric, its labels and meaning.
 //! - [`openapi`]: the OpenAPI document served at `/openapi.json`.
+//! - [`responses`]: the error response sets operations share in that document.
 
 pub mod auth;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod overload;
 mod payments_settings;
 pub mod queue_token;
 pub mod queue_watch;
+pub mod responses;
 pub mod routes;
 mod settings;
 mod state;

@@ -12,38 +12,58 @@
 
 use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
-use axum::http::HeaderMap;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use stampede_core::concert::QueueTokenStatus;
 use stampede_infra::redis::QueueTicket;
 use uuid::Uuid;
 
 pub const HEADER: &str = "x-queue-token";
 
-/// The caller's ticket for `concert_id` if its token is ACTIVE, else the
-/// refusal above.
+/// The `X-Queue-Token` a request presents. An extractor, so a missing or
+/// malformed header is refused (401) before anything is looked up: a
+/// request without its token learns that first, not whether a seat exists.
+#[derive(Debug, Clone, Copy)]
+pub struct PresentedToken(Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PresentedToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let header = parts.headers.get(HEADER).ok_or_else(|| {
+            ApiError::unauthorized(
+                ErrorCode::QueueTokenRequired,
+                "an X-Queue-Token header with an ACTIVE queue token is required (POST /queue/tokens)",
+            )
+        })?;
+        header
+            .to_str()
+            .ok()
+            .and_then(|t| Uuid::parse_str(t.trim()).ok())
+            .map(PresentedToken)
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    ErrorCode::QueueTokenInvalid,
+                    "X-Queue-Token is not a queue token",
+                )
+            })
+    }
+}
+
+/// The caller's ticket for `concert_id` if its `presented` token is ACTIVE,
+/// else the refusal above.
 pub async fn require_active(
     state: &AppState,
     user_id: u64,
-    headers: &HeaderMap,
+    PresentedToken(token): PresentedToken,
     concert_id: u64,
 ) -> Result<QueueTicket, ApiError> {
-    let header = headers.get(HEADER).ok_or_else(|| {
-        ApiError::unauthorized(
-            ErrorCode::QueueTokenRequired,
-            "an X-Queue-Token header with an ACTIVE queue token is required (POST /queue/tokens)",
-        )
-    })?;
     let invalid = || {
         ApiError::unauthorized(
             ErrorCode::QueueTokenInvalid,
             format!("X-Queue-Token is not a queue token of concert {concert_id}"),
         )
     };
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|t| Uuid::parse_str(t.trim()).ok())
-        .ok_or_else(invalid)?;
     let ticket = state
         .infra
         .queue

@@ -5,6 +5,7 @@
 use super::fcfs::{answer, created, take_then_publish_detached, PoolCounters, WindowBody};
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::responses::{Admin, Authed, JsonBody, PathIds, Unavailable};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,7 +21,9 @@ use uuid::Uuid;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateCampaign {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    #[schema(minimum = 1, maximum = 100_000_000)]
     total_slots: u64,
     window: WindowBody,
 }
@@ -38,7 +41,6 @@ pub struct CampaignView {
     name: String,
     opens_at: DateTime<Utc>,
     closes_at: DateTime<Utc>,
-    #[schema(value_type = String)]
     status: PoolStatus,
     #[serde(flatten)]
     counters: PoolCounters,
@@ -68,7 +70,7 @@ impl AppState {
 /// Creates a campaign (DRAFT).
 #[utoipa::path(post, path = "/admin/campaigns", tag = "campaigns", security(("bearer" = [])),
     request_body = CreateCampaign,
-    responses((status = 201, body = CampaignView), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = CampaignView), (status = 422, body = ErrorBody), JsonBody, Admin, Unavailable))]
 pub async fn create_campaign(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -82,7 +84,8 @@ pub async fn create_campaign(
 /// Opens a DRAFT campaign.
 #[utoipa::path(post, path = "/admin/campaigns/{id}/open", tag = "campaigns", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = CampaignView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = CampaignView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        PathIds, Admin, Unavailable))]
 pub async fn open_campaign(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -95,7 +98,8 @@ pub async fn open_campaign(
 /// Closes a campaign for good.
 #[utoipa::path(post, path = "/admin/campaigns/{id}/close", tag = "campaigns", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = CampaignView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CampaignView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        PathIds, Admin, Unavailable))]
 pub async fn close_campaign(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -115,7 +119,7 @@ pub struct EntryAnswer {
 #[utoipa::path(post, path = "/campaigns/{id}/entries", tag = "campaigns", security(("bearer" = [])),
     params(("id" = u64, Path)),
     responses((status = 201, body = EntryAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), PathIds, Authed, Unavailable))]
 pub async fn enter(
     user: AuthUser,
     State(state): State<AppState>,

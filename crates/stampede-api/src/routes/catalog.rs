@@ -2,6 +2,7 @@
 
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, ErrorCode};
+use crate::responses::{Admin, Authed, JsonBody, PathIds, Unavailable};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,16 +13,21 @@ use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewOption {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    #[schema(maximum = 100_000_000)]
     price: u64,
+    #[schema(maximum = 100_000_000)]
     stock: u64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateProduct {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// Set for campaign products: buying requires a winning entry.
     campaign_id: Option<u64>,
+    #[schema(min_items = 1, max_items = 50)]
     options: Vec<NewOption>,
 }
 
@@ -36,7 +42,8 @@ const MAX_PRICE: u64 = 100_000_000;
 /// Creates a product with its options (admin).
 #[utoipa::path(post, path = "/admin/products", tag = "catalog", security(("bearer" = [])),
     request_body = CreateProduct,
-    responses((status = 201, body = ProductCreated), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = ProductCreated), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        JsonBody, Admin, Unavailable))]
 pub async fn create_product(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -93,19 +100,21 @@ pub async fn create_product(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetStock {
+    #[schema(maximum = 100_000_000)]
     stock: u64,
 }
 
 /// Sets an option's stock (admin).
 #[utoipa::path(put, path = "/admin/options/{id}/stock", tag = "catalog", security(("bearer" = [])),
     params(("id" = u64, Path)), request_body = SetStock,
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = StockSet), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        JsonBody, PathIds, Admin, Unavailable))]
 pub async fn set_stock(
     _admin: AdminUser,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<SetStock>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<StockSet>, ApiError> {
     if body.stock > MAX_PRICE {
         return Err(ApiError::unprocessable(
             ErrorCode::InvalidBody,
@@ -118,9 +127,16 @@ pub async fn set_stock(
             format!("no option {id}"),
         ));
     }
-    Ok(Json(
-        serde_json::json!({"option_id": id, "stock": body.stock}),
-    ))
+    Ok(Json(StockSet {
+        option_id: id,
+        stock: body.stock,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StockSet {
+    option_id: u64,
+    stock: u64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -130,7 +146,7 @@ pub struct Balance {
 
 /// The caller's points balance.
 #[utoipa::path(get, path = "/users/me/points", tag = "points", security(("bearer" = [])),
-    responses((status = 200, body = Balance), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Balance), Authed, Unavailable))]
 pub async fn points(
     user: AuthUser,
     State(state): State<AppState>,

@@ -3,10 +3,11 @@
 
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorCode};
-use crate::queue_token::require_active;
+use crate::queue_token::{require_active, PresentedToken};
+use crate::responses::{Admin, Authed, JsonBody, PathIds, Query, Unavailable};
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use stampede_core::concert::NewConcert;
@@ -25,7 +26,6 @@ pub(crate) fn schedule_not_found(id: u64) -> ApiError {
 pub struct ConcertView {
     id: u64,
     title: String,
-    #[schema(value_type = Vec<Object>)]
     schedules: Vec<Schedule>,
 }
 
@@ -46,8 +46,8 @@ async fn concert_view(state: &AppState, id: u64) -> Result<ConcertView, ApiError
 /// `{"title", "schedules": [{"starts_at", "venue", "booking_opens_at"?,
 /// "seats": [{"grade": "VIP", "price": 150000, "count": 50}, …]}]}`.
 #[utoipa::path(post, path = "/admin/concerts", tag = "concerts", security(("bearer" = [])),
-    request_body(content = Object, description = "title and schedules, each with starts_at, venue, booking_opens_at (optional) and seat blocks {grade, price, count}"),
-    responses((status = 201, body = ConcertView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    request_body = NewConcert,
+    responses((status = 201, body = ConcertView), (status = 422, body = ErrorBody), JsonBody, Admin, Unavailable))]
 pub async fn create_concert(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -65,7 +65,7 @@ pub async fn create_concert(
 /// A concert and its schedules.
 #[utoipa::path(get, path = "/concerts/{id}", tag = "concerts",
     params(("id" = u64, Path)),
-    responses((status = 200, body = ConcertView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConcertView), (status = 404, body = ErrorBody), PathIds, Unavailable))]
 pub async fn get_concert(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
@@ -77,26 +77,26 @@ pub async fn get_concert(
 pub struct SeatMap {
     schedule_id: u64,
     available: usize,
-    #[schema(value_type = Vec<Object>)]
     seats: Vec<Seat>,
 }
 
 /// The seats of a schedule with their status now (needs an ACTIVE
 /// `X-Queue-Token` for the concert).
 #[utoipa::path(get, path = "/concerts/{id}/schedules/{schedule_id}/seats", tag = "concerts", security(("bearer" = [])),
-    params(("id" = u64, Path), ("schedule_id" = u64, Path), ("X-Queue-Token" = String, Header)),
-    responses((status = 200, body = SeatMap), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("id" = u64, Path), ("schedule_id" = u64, Path), ("X-Queue-Token" = Uuid, Header)),
+    responses((status = 200, body = SeatMap), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), PathIds, Authed, Unavailable))]
 pub async fn seats(
     user: AuthUser,
     State(state): State<AppState>,
     ApiPath((concert_id, schedule_id)): ApiPath<(u64, u64)>,
-    headers: HeaderMap,
+    queue_token: PresentedToken,
 ) -> Result<Json<SeatMap>, ApiError> {
     let schedule = concerts::find_schedule(&state.infra.pool, schedule_id)
         .await?
         .filter(|s| s.concert_id == concert_id)
         .ok_or_else(|| schedule_not_found(schedule_id))?;
-    require_active(&state, user.user_id, &headers, schedule.concert_id).await?;
+    require_active(&state, user.user_id, queue_token, schedule.concert_id).await?;
     let seats = concerts::seats_of(&state.infra.pool, schedule_id).await?;
     let available = seats
         .iter()
@@ -110,15 +110,17 @@ pub async fn seats(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RankingQuery {
     /// 1–100, default 10.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
 /// Schedules ranked by how fast they sold out, fastest first.
 #[utoipa::path(get, path = "/concerts/rankings/sold-out", tag = "concerts",
     params(RankingQuery),
-    responses((status = 200, body = Vec<Object>), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Vec<RankedSchedule>), (status = 422, body = ErrorBody), Query, Unavailable))]
 pub async fn sold_out_ranking(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<RankingQuery>,

@@ -4,6 +4,7 @@
 use super::fcfs::{answer, created, take_then_publish_detached, PoolCounters, WindowBody};
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, ErrorCode};
+use crate::responses::{Admin, Authed, JsonBody, PathIds, Unavailable};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,18 +23,20 @@ use uuid::Uuid;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreatePolicy {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// `{"kind":"FIXED","amount":1000}` or `{"kind":"PERCENT","percent":10,"cap":5000}`.
-    #[schema(value_type = Object)]
     discount: Discount,
+    #[schema(minimum = 1, maximum = 100_000_000)]
     total_stock: u64,
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 100)]
     per_user_limit: u32,
     issue_window: WindowBody,
+    #[schema(minimum = 1, maximum = 3650)]
     valid_days: u32,
     /// `GATE` (default), `QUEUE` or `DB_LOCK`.
     #[serde(default = "gate")]
-    #[schema(value_type = String)]
     issue_mode: IssueMode,
 }
 
@@ -49,15 +52,12 @@ fn gate() -> IssueMode {
 pub struct PolicyView {
     id: u64,
     name: String,
-    #[schema(value_type = Object)]
     discount: Discount,
     per_user_limit: u32,
     issue_opens_at: DateTime<Utc>,
     issue_closes_at: DateTime<Utc>,
     valid_days: u32,
-    #[schema(value_type = String)]
     issue_mode: IssueMode,
-    #[schema(value_type = String)]
     status: PoolStatus,
     #[serde(flatten)]
     counters: PoolCounters,
@@ -116,7 +116,7 @@ fn coupon(id: u64) -> PoolRef {
 /// Creates a coupon policy (DRAFT).
 #[utoipa::path(post, path = "/admin/coupon-policies", tag = "coupons", security(("bearer" = [])),
     request_body = CreatePolicy,
-    responses((status = 201, body = PolicyView), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = PolicyView), (status = 422, body = ErrorBody), JsonBody, Admin, Unavailable))]
 pub async fn create_policy(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -140,7 +140,8 @@ pub async fn create_policy(
 /// Opens a DRAFT policy: the gate's counter is set to its stock.
 #[utoipa::path(post, path = "/admin/coupon-policies/{id}/open", tag = "coupons", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = PolicyView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = PolicyView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        PathIds, Admin, Unavailable))]
 pub async fn open_policy(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -153,7 +154,8 @@ pub async fn open_policy(
 /// Closes a policy for good; later requests are refused with CLOSED.
 #[utoipa::path(post, path = "/admin/coupon-policies/{id}/close", tag = "coupons", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = PolicyView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PolicyView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        PathIds, Admin, Unavailable))]
 pub async fn close_policy(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -166,7 +168,7 @@ pub async fn close_policy(
 /// A policy with its live counters.
 #[utoipa::path(get, path = "/coupons/{id}", tag = "coupons",
     params(("id" = u64, Path)),
-    responses((status = 200, body = PolicyView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PolicyView), (status = 404, body = ErrorBody), PathIds, Unavailable))]
 pub async fn get_policy(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
@@ -199,7 +201,7 @@ pub enum IssueAnswer {
     params(("id" = u64, Path)),
     responses((status = 201, body = IssueAnswer), (status = 202, body = IssueAnswer),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 429, body = ErrorBody), PathIds, Authed, Unavailable))]
 pub async fn issue(
     user: AuthUser,
     State(state): State<AppState>,
@@ -313,13 +315,13 @@ async fn queue(
 
 /// The status of one of the caller's queue-mode requests.
 #[utoipa::path(get, path = "/coupon-requests/{id}", tag = "coupons", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = RequestStatusView), (status = 404, body = ErrorBody), PathIds, Authed, Unavailable))]
 pub async fn request_status(
     user: AuthUser,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<RequestStatusView>, ApiError> {
     let status = match state.infra.coupon_requests.get(user.user_id, id).await? {
         Some(status) => status,
         // Statuses live in Redis; one lost with it (or expired) is still
@@ -336,15 +338,30 @@ pub async fn request_status(
             }
         },
     };
-    let mut body = serde_json::to_value(&status).expect("statuses serialise");
-    if let RequestStatus::Issued { coupon_id } = status {
-        if let Some(coupon) = coupons::find_user_coupon(&state.infra.pool, coupon_id).await? {
-            body["coupon"] =
-                serde_json::to_value(UserCouponView::from(coupon)).expect("views serialise");
+    let coupon = match status {
+        RequestStatus::Issued { coupon_id } => {
+            coupons::find_user_coupon(&state.infra.pool, coupon_id)
+                .await?
+                .map(UserCouponView::from)
         }
-    }
-    body["request_id"] = id.to_string().into();
-    Ok(Json(body))
+        RequestStatus::Pending | RequestStatus::Rejected { .. } => None,
+    };
+    Ok(Json(RequestStatusView {
+        request_id: id,
+        status,
+        coupon,
+    }))
+}
+
+/// A queue-mode request: PENDING, ISSUED (with the coupon once it is a
+/// row) or REJECTED with its reason.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestStatusView {
+    request_id: Uuid,
+    #[serde(flatten)]
+    status: RequestStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coupon: Option<UserCouponView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -353,7 +370,6 @@ pub struct UserCouponView {
     policy_id: u64,
     policy_name: String,
     ordinal: u32,
-    #[schema(value_type = String)]
     status: UserCouponStatus,
     issued_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
@@ -375,7 +391,7 @@ impl From<coupons::UserCouponRecord> for UserCouponView {
 
 /// The caller's coupons (persisted ones; a gate win appears within moments).
 #[utoipa::path(get, path = "/users/me/coupons", tag = "coupons", security(("bearer" = [])),
-    responses((status = 200, body = [UserCouponView]), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = [UserCouponView]), Authed, Unavailable))]
 pub async fn my_coupons(
     user: AuthUser,
     State(state): State<AppState>,

@@ -15,7 +15,7 @@ pub struct Me {
 /// Who the bearer token says the caller is.
 #[utoipa::path(
     get, path = "/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody))
+    responses((status = 200, body = Me), crate::responses::Authed, crate::responses::Unavailable)
 )]
 pub async fn me(user: AuthUser) -> Result<Json<Me>, ApiError> {
     Ok(Json(Me {

@@ -29,8 +29,8 @@ pub struct OutboxStatus {
     get, path = "/admin/outbox", tag = "ops", security(("bearer" = [])),
     responses(
         (status = 200, body = OutboxStatus),
-        (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody)
+        crate::responses::Admin,
+        crate::responses::Unavailable
     )
 )]
 pub async fn outbox_status(

@@ -2,28 +2,32 @@
 //! PENDING, `order.created`) and read.
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiPath, ErrorBody, ErrorCode};
-use crate::idempotency::{once, parse_json};
+use crate::error::{ApiError, ApiPath, ErrorBody, ErrorCode, JsonBody};
+use crate::idempotency::{once, parse_json, IdempotencyKeyHeader};
+use crate::responses::{self, Authed, Idempotent, PathIds, Unavailable};
 use crate::verification::verify_entry;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use stampede_core::order::{price, NewOrder, OfferedOption, PricedLines};
+use stampede_infra::mysql::orders::Order;
+use stampede_infra::mysql::payments::PaymentRecord;
 use stampede_infra::mysql::{catalog, orders, payments};
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ItemBody {
     option_id: u64,
+    #[schema(minimum = 1, maximum = 100)]
     quantity: u32,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOrder {
+    #[schema(min_items = 1, max_items = 20)]
     items: Vec<ItemBody>,
     #[serde(default)]
     coupon_ids: Vec<String>,
@@ -32,14 +36,15 @@ pub struct CreateOrder {
 /// Creates a PENDING order. Honours `Idempotency-Key`.
 #[utoipa::path(post, path = "/orders", tag = "orders", security(("bearer" = [])),
     request_body = CreateOrder,
-    params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(IdempotencyKeyHeader),
+    responses((status = 201, body = Order), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), responses::JsonBody, Idempotent, Authed,
+        Unavailable))]
 pub async fn create_order(
     user: AuthUser,
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
     once(
         &state,
@@ -109,20 +114,27 @@ async fn place(state: &AppState, user_id: u64, request: CreateOrder) -> Result<u
 
 /// One of the caller's orders, with its payments.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", security(("bearer" = [])),
-    params(("id" = u64, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    params(("id" = u64, Path)),
+    responses((status = 200, body = OrderView), (status = 404, body = ErrorBody), PathIds, Authed, Unavailable))]
 pub async fn get_order(
     user: AuthUser,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<OrderView>, ApiError> {
     let order = orders::find_order(&state.infra.pool, id)
         .await?
         .filter(|o| o.user_id == user.user_id)
         .ok_or_else(|| ApiError::not_found(ErrorCode::OrderNotFound, format!("no order {id}")))?;
     let payments = payments::payments_of_order(&state.infra.pool, id).await?;
-    let mut body = serde_json::to_value(order).expect("orders serialise");
-    body["payments"] = serde_json::to_value(payments).expect("payments serialise");
-    Ok(Json(body))
+    Ok(Json(OrderView { order, payments }))
+}
+
+/// An order with its payments, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderView {
+    #[serde(flatten)]
+    order: Order,
+    payments: Vec<PaymentRecord>,
 }
 
 /// Cancels one of the caller's PENDING orders (nothing was taken yet, so
@@ -130,9 +142,9 @@ pub async fn get_order(
 /// `ORDER_PAID_REFUND_INSTEAD`: refund its payment (`POST /payments/{id}/refunds`).
 /// Honours `Idempotency-Key`.
 #[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
-    params(("id" = u64, Path), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+    params(("id" = u64, Path), IdempotencyKeyHeader),
+    responses((status = 200, body = Order), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        Idempotent, PathIds, Authed, Unavailable))]
 pub async fn cancel_order(
     user: AuthUser,
     State(state): State<AppState>,

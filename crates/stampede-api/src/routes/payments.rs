@@ -2,15 +2,15 @@
 //! the PG's signed callbacks.
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiPath, ErrorBody, ErrorCode};
-use crate::idempotency::{once, parse_json};
+use crate::error::{ApiError, ApiPath, ErrorBody, ErrorCode, JsonBody};
+use crate::idempotency::{once, parse_json, IdempotencyKeyHeader};
+use crate::responses::{self, Authed, Idempotent, PathIds, Unavailable};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use stampede_core::payment::{Card, PgVerdict};
 use stampede_infra::mysql::payments::{self, PaymentRef, Settlement};
 use stampede_infra::mysql::points::{self, TopUpRef};
@@ -28,16 +28,17 @@ pub enum PayBody {
 /// Pays an order. POINTS: 201 paid at once. CARD: 202 pending until the PG
 /// calls back. Honours `Idempotency-Key`.
 #[utoipa::path(post, path = "/orders/{id}/payments", tag = "payments", security(("bearer" = [])),
-    params(("id" = u64, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = u64, Path), IdempotencyKeyHeader),
     request_body = PayBody,
-    responses((status = 201, body = Object), (status = 202, body = Object), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    responses((status = 201, body = PointsPaid), (status = 202, body = CardRequested), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        responses::JsonBody, Idempotent, PathIds, Authed, Unavailable))]
 pub async fn pay(
     user: AuthUser,
     State(state): State<AppState>,
     ApiPath(order_id): ApiPath<u64>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
     let path = format!("POST /orders/{order_id}/payments");
     once(&state, user.user_id, &headers, &[path.as_bytes(), &body], || async {
@@ -45,8 +46,8 @@ pub async fn pay(
             PayBody::Points => {
                 let paid = payments::pay_with_points(&state.infra.pool, &state.infra.outbox, order_id, user.user_id).await?;
                 metrics::counter!("stampede_payments_total", "method" => "points", "outcome" => "success").increment(1);
-                let body = serde_json::json!({"payment_id": paid.payment_id, "order_id": order_id, "amount": paid.amount, "status": "SUCCESS"});
-                Ok((StatusCode::CREATED, body))
+                let body = PointsPaid { payment_id: paid.payment_id, order_id, amount: paid.amount, status: "SUCCESS" };
+                Ok((StatusCode::CREATED, serde_json::json!(body)))
             }
             PayBody::Card { card_type, card_no } => pay_by_card(&state, user.user_id, order_id, &card_type, &card_no).await,
         }
@@ -79,8 +80,13 @@ async fn pay_by_card(
         Ok(key) => {
             payments::attach_transaction_key(&state.infra.pool, payment_id, &key).await?;
             metrics::counter!("stampede_payments_total", "method" => "card", "outcome" => "requested").increment(1);
-            let body = serde_json::json!({"payment_id": payment_id, "order_id": order_id, "transaction_key": key, "status": "PENDING"});
-            Ok((StatusCode::ACCEPTED, body))
+            let body = CardRequested {
+                payment_id,
+                order_id,
+                transaction_key: key,
+                status: "PENDING",
+            };
+            Ok((StatusCode::ACCEPTED, serde_json::json!(body)))
         }
         Err(error) => {
             // Recorded as FAILED with the reason; the order does not dangle.
@@ -125,13 +131,14 @@ pub struct Callback {
 /// Idempotent: a duplicate or late callback after a terminal state changes nothing.
 #[utoipa::path(post, path = "/pg/callbacks", tag = "payments",
     request_body = Callback,
-    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+    params(("X-PG-Timestamp" = i64, Header), ("X-PG-Signature" = String, Header)),
+    responses((status = 200, body = CallbackAnswer), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        responses::JsonBody, Unavailable))]
 pub async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    JsonBody(body): JsonBody,
+) -> Result<Json<CallbackAnswer>, ApiError> {
     let settings = state.pg.settings();
     let header = |name: &str| {
         headers
@@ -143,7 +150,10 @@ pub async fn callback(
     let timestamp: i64 = header(signature::TIMESTAMP_HEADER)
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| unauthorized("missing or malformed X-PG-Timestamp"))?;
-    if (chrono::Utc::now().timestamp() - timestamp).abs() > settings.callback_window_secs {
+    // `abs_diff`: any i64 a caller sends is a distance, never an overflow.
+    if chrono::Utc::now().timestamp().abs_diff(timestamp)
+        > settings.callback_window_secs.unsigned_abs()
+    {
         return Err(ApiError::unauthorized(
             ErrorCode::StaleCallback,
             "the callback timestamp is outside the accepted window",
@@ -170,9 +180,10 @@ pub async fn callback(
     {
         let outcome = transition.label();
         metrics::counter!("stampede_pg_callbacks_total", "outcome" => outcome).increment(1);
-        return Ok(Json(
-            serde_json::json!({"transaction_key": callback.transaction_key, "result": outcome}),
-        ));
+        return Ok(Json(CallbackAnswer {
+            transaction_key: callback.transaction_key,
+            result: outcome,
+        }));
     }
     let settlement = state
         .refund_desk()
@@ -188,7 +199,36 @@ pub async fn callback(
         Settlement::AlreadySettled => "already_settled",
     };
     metrics::counter!("stampede_pg_callbacks_total", "outcome" => outcome).increment(1);
-    Ok(Json(
-        serde_json::json!({"transaction_key": callback.transaction_key, "result": outcome}),
-    ))
+    Ok(Json(CallbackAnswer {
+        transaction_key: callback.transaction_key,
+        result: outcome,
+    }))
+}
+
+/// An order paid with points at once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PointsPaid {
+    payment_id: u64,
+    order_id: u64,
+    amount: u64,
+    /// Always `SUCCESS`.
+    status: &'static str,
+}
+
+/// A card payment the PG took: PENDING until its callback.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CardRequested {
+    payment_id: u64,
+    order_id: u64,
+    transaction_key: String,
+    /// Always `PENDING`.
+    status: &'static str,
+}
+
+/// What a callback did: `completed`, `refund_required`, `failed`,
+/// `already_settled`, or a top-up's transition.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallbackAnswer {
+    transaction_key: String,
+    result: &'static str,
 }

@@ -5,15 +5,15 @@
 //! that adds points: support uses the recorded admin grant.
 
 use crate::auth::{AdminUser, AuthUser};
-use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, ErrorCode};
-use crate::idempotency::{once, parse_json};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, ErrorCode, JsonBody};
+use crate::idempotency::{once, parse_json, IdempotencyKeyHeader};
+use crate::responses::{self, Admin, Authed, Idempotent, PathIds, Unavailable};
 use crate::routes::payments::gateway_failed;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use stampede_core::payment::{Card, PgVerdict};
 use stampede_core::points::grant::PointGrant;
@@ -25,6 +25,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TopUpBody {
     /// Points to buy (1 to `payments.max_points_charge`); one point costs one unit.
+    #[schema(minimum = 1)]
     amount: u64,
     card_type: String,
     card_no: String,
@@ -56,15 +57,15 @@ impl From<TopUp> for TopUpView {
 /// Buys points with a card: 202 PENDING until the PG calls back; the points
 /// are credited only when it says SUCCESS. Honours `Idempotency-Key`.
 #[utoipa::path(post, path = "/users/me/points/top-ups", tag = "points", security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header)),
+    params(IdempotencyKeyHeader),
     request_body = TopUpBody,
-    responses((status = 202, body = TopUpView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    responses((status = 202, body = TopUpView), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        responses::JsonBody, Idempotent, Authed, Unavailable))]
 pub async fn top_up(
     user: AuthUser,
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
     let path = b"POST /users/me/points/top-ups";
     once(&state, user.user_id, &headers, &[path, &body], || async {
@@ -111,8 +112,7 @@ pub async fn top_up(
 /// One of the caller's top-ups.
 #[utoipa::path(get, path = "/users/me/points/top-ups/{id}", tag = "points", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = TopUpView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TopUpView), (status = 404, body = ErrorBody), PathIds, Authed, Unavailable))]
 pub async fn get_top_up(
     user: AuthUser,
     State(state): State<AppState>,
@@ -130,8 +130,11 @@ pub async fn get_top_up(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct GrantBody {
+    /// 1 to `payments.max_points_charge`.
+    #[schema(minimum = 1)]
     amount: u64,
     /// Why (kept with the grant and the granting admin).
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
 }
 
@@ -146,19 +149,21 @@ pub struct GrantView {
 /// Gives a user points (support), recorded with the reason and the admin's
 /// subject. Admin only.
 #[utoipa::path(post, path = "/admin/users/{id}/points/grants", tag = "points", security(("bearer" = [])),
-    params(("id" = u64, Path)), request_body = GrantBody,
-    responses((status = 201, body = GrantView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = u64, Path, minimum = 1)), request_body = GrantBody,
+    responses((status = 201, body = GrantView), (status = 422, body = ErrorBody), responses::JsonBody, PathIds, Admin,
+        Unavailable))]
 pub async fn grant(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
     ApiPath(user_id): ApiPath<u64>,
     ApiJson(body): ApiJson<GrantBody>,
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
-    if user_id == 0 {
+    // The range the document states (an int64 id): a grant to an id no
+    // client or column reads exactly is refused, not written.
+    if user_id == 0 || user_id > i64::MAX as u64 {
         return Err(ApiError::unprocessable(
             ErrorCode::InvalidUser,
-            "user ids start at 1",
+            "user ids are 1 to 9223372036854775807",
         ));
     }
     let grant = PointGrant::parse(body.amount, state.payments.max_points_charge, &body.reason)?;

@@ -3,6 +3,7 @@
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody, ErrorCode};
+use crate::responses::{Authed, JsonBody, Query, Unavailable};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -17,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[derive(Debug, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConcertRef {
     pub(crate) concert_id: u64,
 }
@@ -28,7 +30,6 @@ pub struct TokenView {
     token: Uuid,
     /// `{"status":"WAITING","position":3}`, `{"status":"PRE_QUEUED","opens_at":…}`,
     /// `{"status":"ACTIVE","expires_at":…}` or `{"status":"EXPIRED"}`.
-    #[schema(value_type = Object)]
     #[serde(flatten)]
     pub(crate) status: QueueTokenStatus,
     /// WAITING: the estimated seconds until admission, from the admissions
@@ -94,8 +95,8 @@ fn retry_after(view: &TokenView) -> HeaderMap {
 /// drawn at the opening.
 #[utoipa::path(post, path = "/queue/tokens", tag = "concerts", security(("bearer" = [])),
     request_body = ConcertRef,
-    responses((status = 201, body = TokenView), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 201, body = TokenView, headers(("Retry-After" = u64, description = "seconds until the next poll"))),
+        (status = 404, body = ErrorBody), JsonBody, Authed, Unavailable))]
 pub async fn take_token(
     user: AuthUser,
     State(state): State<AppState>,
@@ -124,7 +125,7 @@ pub async fn take_token(
 #[utoipa::path(get, path = "/queue/tokens/me", tag = "concerts", security(("bearer" = [])),
     params(ConcertRef),
     responses((status = 200, body = TokenView, headers(("Retry-After" = u64, description = "seconds until the next poll"))),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), Query, Authed, Unavailable))]
 pub async fn my_token(
     user: AuthUser,
     State(state): State<AppState>,

@@ -4,6 +4,7 @@
 
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, ErrorCode};
+use crate::responses::{Admin, JsonBody, PathIds, Unavailable};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -16,8 +17,10 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetQueueRules {
     /// Tokens admitted per admission interval (`concert.admit_interval_ms`).
+    #[schema(minimum = 1, maximum = 100_000)]
     admit_per_interval: u64,
     /// At most this many ACTIVE at once; omit or null for no cap.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     active_cap: Option<u64>,
 }
 
@@ -78,8 +81,7 @@ async fn existing_concert(state: &AppState, id: u64) -> Result<(), ApiError> {
 /// set) and how many fans wait, are active and are pre-queued now.
 #[utoipa::path(get, path = "/admin/concerts/{id}/queue", tag = "concerts", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = QueueRulesView), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = QueueRulesView), (status = 404, body = ErrorBody), PathIds, Admin, Unavailable))]
 pub async fn queue_rules(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -93,8 +95,8 @@ pub async fn queue_rules(
 /// Sets the concert's admission rate and active cap (a pause stays as it was).
 #[utoipa::path(put, path = "/admin/concerts/{id}/queue", tag = "concerts", security(("bearer" = [])),
     params(("id" = u64, Path)), request_body = SetQueueRules,
-    responses((status = 200, body = QueueRulesView), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = QueueRulesView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        JsonBody, PathIds, Admin, Unavailable))]
 pub async fn set_queue_rules(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -111,8 +113,7 @@ pub async fn set_queue_rules(
 /// their places while they poll.
 #[utoipa::path(post, path = "/admin/concerts/{id}/queue/pause", tag = "concerts", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = QueueRulesView), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = QueueRulesView), (status = 404, body = ErrorBody), PathIds, Admin, Unavailable))]
 pub async fn pause_queue(
     admin: AdminUser,
     state: State<AppState>,
@@ -124,8 +125,7 @@ pub async fn pause_queue(
 /// Resumes intake after a pause.
 #[utoipa::path(post, path = "/admin/concerts/{id}/queue/resume", tag = "concerts", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = QueueRulesView), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = QueueRulesView), (status = 404, body = ErrorBody), PathIds, Admin, Unavailable))]
 pub async fn resume_queue(
     admin: AdminUser,
     state: State<AppState>,
@@ -149,8 +149,7 @@ async fn set_paused(
 /// its drawn order; 404 `QUEUE_NOT_DRAWN` before the draw.
 #[utoipa::path(get, path = "/admin/concerts/{id}/queue/opening", tag = "concerts", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = OpeningView), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = OpeningView), (status = 404, body = ErrorBody), PathIds, Admin, Unavailable))]
 pub async fn queue_opening(
     _admin: AdminUser,
     State(state): State<AppState>,

@@ -20,6 +20,7 @@ use super::queue::{token_not_found, view, ConcertRef, TokenView};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiQuery, ErrorBody};
 use crate::queue_watch::Watching;
+use crate::responses::{Authed, Query, Unavailable};
 use crate::AppState;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -33,7 +34,7 @@ use std::time::Duration;
 #[utoipa::path(get, path = "/queue/tokens/me/events", tag = "concerts", security(("bearer" = [])),
     params(ConcertRef),
     responses((status = 200, content_type = "text/event-stream", description = "events `position`, `admitted`, `expired`, each with a TokenView"),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), Query, Authed, Unavailable))]
 pub async fn my_token_events(
     user: AuthUser,
     State(state): State<AppState>,

@@ -3,25 +3,27 @@
 //! refund desk writes it and, for a card, asks the PG.
 
 use crate::auth::{AuthUser, Role};
-use crate::error::{ApiError, ApiPath, ErrorBody, ErrorCode};
-use crate::idempotency::{once, parse_json};
+use crate::error::{ApiError, ApiPath, ErrorBody, ErrorCode, JsonBody};
+use crate::idempotency::{once, parse_json, IdempotencyKeyHeader};
+use crate::responses::{self, Authed, Idempotent, PathIds, Unavailable};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use stampede_core::payment::{RefundReason, RefundRefusal, RefundStatus, Refunder};
-use stampede_infra::mysql::refunds::{self, RefundRequest};
+use stampede_infra::mysql::refunds::{self, Refund, RefundRequest};
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
     /// What to refund; everything still refundable when left out.
+    #[schema(minimum = 1)]
     amount: Option<u64>,
     /// Why (1–500 characters), kept with the refund and told to the buyer.
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
 }
 
@@ -39,17 +41,17 @@ fn refunder(user: AuthUser) -> Refunder {
 /// unexpired coupons and makes it REFUNDED; of a seat, frees the seat.
 /// Honours `Idempotency-Key`.
 #[utoipa::path(post, path = "/payments/{id}/refunds", tag = "payments", security(("bearer" = [])),
-    params(("id" = u64, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = u64, Path), IdempotencyKeyHeader),
     request_body = RefundBody,
-    responses((status = 201, body = Object), (status = 202, body = Object), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Refund), (status = 202, body = Refund), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        responses::JsonBody, Idempotent, PathIds, Authed, Unavailable))]
 pub async fn refund(
     user: AuthUser,
     State(state): State<AppState>,
     ApiPath(payment_id): ApiPath<u64>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
     let path = format!("POST /payments/{payment_id}/refunds");
     once(&state, user.user_id, &headers, &[path.as_bytes(), &body], || async {
@@ -80,13 +82,13 @@ pub async fn refund(
 /// The refunds of a payment (its payer's or, for an admin, anyone's), oldest first.
 #[utoipa::path(get, path = "/payments/{id}/refunds", tag = "payments", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PaymentRefunds), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        PathIds, Authed, Unavailable))]
 pub async fn list_refunds(
     user: AuthUser,
     State(state): State<AppState>,
     ApiPath(payment_id): ApiPath<u64>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PaymentRefunds>, ApiError> {
     let payer = refunds::payer_of(&state.infra.pool, payment_id)
         .await?
         .ok_or(RefundRefusal::PaymentNotFound(payment_id))?;
@@ -94,7 +96,15 @@ pub async fn list_refunds(
         return Err(RefundRefusal::NotYours(payment_id).into());
     }
     let refunds = refunds::refunds_of_payment(&state.infra.pool, payment_id).await?;
-    Ok(Json(
-        serde_json::json!({"payment_id": payment_id, "refunds": refunds}),
-    ))
+    Ok(Json(PaymentRefunds {
+        payment_id,
+        refunds,
+    }))
+}
+
+/// A payment's refunds, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentRefunds {
+    payment_id: u64,
+    refunds: Vec<Refund>,
 }

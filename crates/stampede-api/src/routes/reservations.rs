@@ -2,15 +2,15 @@
 //! MariaDB with `reservation.created`), read it, and pay for it with points.
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, ErrorCode};
-use crate::idempotency::{once, parse_json};
-use crate::queue_token::require_active;
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, ErrorCode, JsonBody};
+use crate::idempotency::{once, parse_json, IdempotencyKeyHeader};
+use crate::queue_token::{require_active, PresentedToken};
+use crate::responses::{self, Authed, Idempotent, PathIds, Unavailable};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stampede_core::concert::ReservationStatus;
@@ -33,7 +33,6 @@ pub struct ReservationView {
     seat_id: u64,
     price: u64,
     /// PENDING (held), CONFIRMED (paid), CANCELLED or EXPIRED.
-    #[schema(value_type = String)]
     status: ReservationStatus,
     hold_expires_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
@@ -59,20 +58,20 @@ impl From<Reservation> for ReservationView {
 /// Holds a seat for the caller for `concert.hold_ttl_secs` (needs an ACTIVE
 /// `X-Queue-Token`). A seat already held or sold answers 409 `SEAT_TAKEN`.
 #[utoipa::path(post, path = "/reservations", tag = "concerts", security(("bearer" = [])),
-    params(("X-Queue-Token" = String, Header)),
+    params(("X-Queue-Token" = Uuid, Header)),
     request_body = HoldBody,
     responses((status = 201, body = ReservationView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), responses::JsonBody, Authed, Unavailable))]
 pub async fn hold(
     user: AuthUser,
     State(state): State<AppState>,
-    headers: HeaderMap,
+    queue_token: PresentedToken,
     ApiJson(body): ApiJson<HoldBody>,
 ) -> Result<(StatusCode, Json<ReservationView>), ApiError> {
     let schedule = concerts::find_schedule(&state.infra.pool, body.schedule_id)
         .await?
         .ok_or_else(|| super::concerts::schedule_not_found(body.schedule_id))?;
-    let ticket = require_active(&state, user.user_id, &headers, schedule.concert_id).await?;
+    let ticket = require_active(&state, user.user_id, queue_token, schedule.concert_id).await?;
     let ttl = state.infra.settings.concert.hold_ttl();
     let request = HoldRequest {
         user_id: user.user_id,
@@ -141,7 +140,7 @@ async fn own_reservation(state: &AppState, user_id: u64, id: u64) -> Result<Rese
 /// The caller's reservation.
 #[utoipa::path(get, path = "/reservations/{id}", tag = "concerts", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = ReservationView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ReservationView), (status = 404, body = ErrorBody), PathIds, Authed, Unavailable))]
 pub async fn get_reservation(
     user: AuthUser,
     State(state): State<AppState>,
@@ -163,22 +162,24 @@ pub enum ReservationPayBody {
 /// `HOLD_EXPIRED`, `INSUFFICIENT_POINTS` or `SEAT_TAKEN` and emits
 /// `payment.failed`. Needs an ACTIVE `X-Queue-Token`; honours `Idempotency-Key`.
 #[utoipa::path(post, path = "/reservations/{id}/payments", tag = "concerts", security(("bearer" = [])),
-    params(("id" = u64, Path), ("X-Queue-Token" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = u64, Path), ("X-Queue-Token" = Uuid, Header), IdempotencyKeyHeader),
     request_body = ReservationPayBody,
-    responses((status = 201, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = SeatPaid), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), responses::JsonBody, Idempotent, PathIds,
+        Authed, Unavailable))]
 pub async fn pay(
     user: AuthUser,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
+    queue_token: PresentedToken,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
     let path = format!("POST /reservations/{id}/payments");
     once(&state, user.user_id, &headers, &[path.as_bytes(), &body], || async {
         let ReservationPayBody::Points = parse_json(&body)?;
         let reservation = own_reservation(&state, user.user_id, id).await?;
-        require_active(&state, user.user_id, &headers, reservation.concert_id).await?;
+        require_active(&state, user.user_id, queue_token, reservation.concert_id).await?;
         let paid = reservations::pay_reservation(&state.infra.pool, &state.infra.outbox, &reservation).await;
         let outcome = match &paid {
             Ok(_) => "success".to_owned(),
@@ -186,8 +187,18 @@ pub async fn pay(
         };
         metrics::counter!("stampede_payments_total", "method" => "points", "outcome" => outcome).increment(1);
         let paid = paid?;
-        let body = serde_json::json!({"payment_id": paid.payment_id, "reservation_id": paid.reservation_id, "amount": paid.amount, "status": "SUCCESS"});
-        Ok((StatusCode::CREATED, body))
+        let body = SeatPaid { payment_id: paid.payment_id, reservation_id: paid.reservation_id, amount: paid.amount, status: "SUCCESS" };
+        Ok((StatusCode::CREATED, serde_json::json!(body)))
     })
     .await
+}
+
+/// A seat paid with points.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatPaid {
+    payment_id: u64,
+    reservation_id: u64,
+    amount: u64,
+    /// Always `SUCCESS`: a refusal is an error answer.
+    status: &'static str,
 }

@@ -6,26 +6,35 @@ use serde::Deserialize;
 
 /// A concert with its schedules, as an admin creates it.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewConcert {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub title: String,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 50))]
     pub schedules: Vec<NewSchedule>,
 }
 
 /// One date at one venue, with its seats in blocks of one grade and price.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewSchedule {
     pub starts_at: DateTime<Utc>,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub venue: String,
     /// When booking opens; a sell-out is timed from here. Defaults to now.
     pub booking_opens_at: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub seats: Vec<SeatBlock>,
 }
 
 /// `count` seats of one grade and price, numbered after the blocks before it.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeatBlock {
     pub grade: SeatGrade,
+    #[cfg_attr(feature = "openapi", schema(maximum = 100_000_000))]
     pub price: u64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10_000))]
     pub count: u32,
 }
 

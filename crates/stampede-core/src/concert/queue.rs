@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a token says about its holder right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "status", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum QueueTokenStatus {
     /// Taken before the opening: its place is drawn at `opens_at`.

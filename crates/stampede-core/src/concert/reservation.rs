@@ -12,6 +12,7 @@ crate::status_enum! {
     /// (its payment refunded in full, the seat AVAILABLE again). CANCELLED,
     /// EXPIRED and REFUNDED are terminal.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
     pub enum ReservationStatus {
         Pending = "PENDING",

@@ -9,6 +9,7 @@ crate::status_enum! {
     /// HELD → AVAILABLE when the hold is released or cancelled; SOLD →
     /// AVAILABLE only when its payment is refunded in full.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
     pub enum SeatStatus {
         Available = "AVAILABLE",
@@ -54,6 +55,12 @@ impl SeatStatus {
 
 /// A seat grade (`VIP`, `R`, `S`, `A`, …): 1–16 letters or digits, upper case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
+/// The document states the same rule as [`SeatGrade::parse`].
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(value_type = String, pattern = "^[A-Z0-9]{1,16}$")
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct SeatGrade(String);
 

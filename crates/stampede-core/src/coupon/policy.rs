@@ -6,12 +6,21 @@ use serde::{Deserialize, Serialize};
 
 /// What a coupon takes off a price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Discount {
     /// A fixed amount.
-    Fixed { amount: u64 },
+    Fixed {
+        #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+        amount: u64,
+    },
     /// A percentage (1–100) of the price, at most `cap`.
-    Percent { percent: u8, cap: u64 },
+    Percent {
+        #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
+        percent: u8,
+        #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+        cap: u64,
+    },
 }
 
 impl Discount {
@@ -28,6 +37,7 @@ impl Discount {
 crate::status_enum! {
     /// How requests for a policy are served.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
     pub enum IssueMode {
         /// One Redis Lua script decides at once; winners are persisted by a batch consumer.

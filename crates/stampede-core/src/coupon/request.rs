@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 /// PENDING → ISSUED | REJECTED; the latter two are final.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "status", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RequestStatus {
     Pending,

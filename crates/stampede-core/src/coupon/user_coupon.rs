@@ -8,6 +8,7 @@ crate::status_enum! {
     /// payment that spent it is refunded in full before the coupon expires.
     /// EXPIRED is terminal.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
     pub enum UserCouponStatus {
         Issued = "ISSUED",

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 crate::status_enum! {
     /// The lifecycle of a pool: DRAFT → OPEN → CLOSED; CLOSED is terminal.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
     pub enum PoolStatus {
         Draft = "DRAFT",

@@ -16,6 +16,7 @@ crate::status_enum! {
     /// when its payment is refunded in full. FAILED, CANCELLED and REFUNDED are
     /// terminal.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
     pub enum OrderStatus {
         Pending = "PENDING",
@@ -85,6 +86,7 @@ impl Quantity {
 
 /// One priced line of an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderLine {
     pub option_id: u64,
     pub quantity: u32,
@@ -93,6 +95,7 @@ pub struct OrderLine {
 
 /// What an order costs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pricing {
     pub subtotal: u64,
     pub discount: u64,

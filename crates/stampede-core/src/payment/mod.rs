@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 crate::status_enum! {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
     pub enum PaymentMethod {
         /// The user's points balance, taken in the same transaction as the stock.

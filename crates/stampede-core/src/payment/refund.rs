@@ -17,6 +17,7 @@ crate::status_enum! {
     /// are terminal. A points refund is SUCCEEDED in the transaction that
     /// writes it; a card refund is PENDING until the PG answers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
     pub enum RefundStatus {
         Pending = "PENDING",

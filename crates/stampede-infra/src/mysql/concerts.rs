@@ -86,6 +86,7 @@ pub async fn queue_opens_at(
 
 /// A schedule: one date of a concert at one venue.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Schedule {
     pub id: u64,
     pub concert_id: u64,
@@ -137,6 +138,7 @@ pub async fn schedules_of(pool: &MySqlPool, concert_id: u64) -> Result<Vec<Sched
 
 /// A seat as buyers see it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Seat {
     pub id: u64,
     pub schedule_id: u64,
@@ -260,6 +262,7 @@ pub async fn unrecord_sold_out(
 
 /// One line of the sold-out ranking.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RankedSchedule {
     pub schedule_id: u64,
     pub concert_id: u64,

@@ -12,6 +12,7 @@ use stampede_core::order::{
 use stampede_core::payment::PaymentStatus;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Order {
     pub id: u64,
     pub user_id: u64,

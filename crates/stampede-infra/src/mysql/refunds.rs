@@ -35,6 +35,7 @@ pub enum RefundError {
 
 /// A refund as the API and the reconciler see it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Refund {
     pub id: u64,
     pub payment_id: u64,

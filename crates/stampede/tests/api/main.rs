@@ -20,6 +20,7 @@ mod helpers;
 mod http;
 mod idempotency_pruning;
 mod identity_provider;
+mod openapi_contract;
 mod payments;
 mod points_history;
 mod post_payment;

@@ -268,6 +268,7 @@ pub(crate) async fn record_refusal(
 
 /// A payment as reconciliation and the API see it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentRecord {
     pub id: u64,
     pub order_id: u64,
