@@ -25,7 +25,7 @@ pub struct TestApp {
 }
 
 pub use crate::support::brokers::dev_broker_has_exact_offsets;
-pub use crate::support::checks::eventually;
+pub use crate::support::checks::{eventually, metric};
 
 /// Defaults plus the environment, made unique and fast for one test.
 pub fn test_settings() -> Settings {
@@ -171,20 +171,6 @@ impl TestApp {
         crate::support::topics::delete_topics_named(&kafka.bootstrap_servers, &kafka.topic_prefix)
             .await;
     }
-}
-
-/// Sum of the samples of `name` whose labels include every pair in `labels`.
-pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter(|line| line.split(['{', ' ']).next() == Some(name))
-        .filter(|line| {
-            labels
-                .iter()
-                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// Reads `topic` from the beginning with a fresh group until `count`

@@ -3,7 +3,7 @@
 //! neither lets more fans in than the concert's active cap nor stalls the
 //! line (the others take over the next interval).
 
-use crate::support::checks::{eventually, WAIT};
+use crate::support::checks::{eventually, metric, WAIT};
 use crate::support::client::Client;
 use crate::support::fleet::Fleet;
 use crate::{fleet_overrides, three_instances};
@@ -49,10 +49,11 @@ async fn admitted_by(client: &Client, fleet: &Fleet, n: usize, concert: u64) -> 
         .text()
         .await
         .unwrap();
-    let series = format!("stampede_queue_admitted_total{{concert=\"{concert}\"}} ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&series))
-        .map_or(0, |value| value.trim().parse::<f64>().unwrap() as u64)
+    metric(
+        &text,
+        "stampede_queue_admitted_total",
+        &[("concert", &concert.to_string())],
+    ) as u64
 }
 
 #[tokio::test]

@@ -121,3 +121,17 @@ pub async fn paid_orders_consumed_once(pool: &sqlx::MySqlPool, paid: usize) {
     .await;
     assert_eq!(stray, 0, "no history row for an unpaid order");
 }
+
+/// Sum of the samples of `name` whose labels include every pair in `labels`.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| line.split(['{', ' ']).next() == Some(name))
+        .filter(|line| {
+            labels
+                .iter()
+                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
