@@ -8,12 +8,12 @@
 //! with a client of its own that never joins the group: the group's
 //! committed offsets (OffsetFetch) and each partition's watermarks
 //! (ListOffsets), for the partitions the consumer holds ([`Assignment`],
-//! kept by its rebalance callbacks). A partition this instance no longer
+//! kept by its rebalance callbacks, `context.rs`). A partition this instance no longer
 //! holds reads 0 here, so a sum over instances counts each backlog once.
 
 use crate::kafka::{offsets, ClosingConsumer};
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::{ClientConfig, ClientContext};
+use rdkafka::consumer::{Rebalance, StreamConsumer};
+use rdkafka::ClientConfig;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,12 +27,9 @@ impl Assignment {
     fn snapshot(&self) -> BTreeSet<(String, i32)> {
         self.0.lock().unwrap().clone()
     }
-}
 
-impl ClientContext for Assignment {}
-
-impl ConsumerContext for Assignment {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    /// Takes in what a rebalance assigned or revoked.
+    pub(super) fn apply(&self, rebalance: &Rebalance<'_>) {
         let mut held = self.0.lock().unwrap();
         match rebalance {
             Rebalance::Assign(list) => {

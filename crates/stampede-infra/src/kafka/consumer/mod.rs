@@ -17,12 +17,15 @@
 //! - a batch handler can name the failing record ([`BatchError::at`]) so the
 //!   records before it are kept and only it is retried and, in the end,
 //!   dead-lettered;
+//! - a commit the broker did not confirm is sent again when the consumer is
+//!   idle, so a quiet partition never stays behind (`context.rs`);
 //! - on shutdown the batch in hand is finished and its offsets committed;
 //! - its lag is sampled beside it, so a stuck consumer still reports it ([`lag`]).
 //!
 //! The retry rule, the batch plan and the offsets to commit are pure
 //! decisions in `plan.rs`; `runtime.rs` carries them out.
 
+mod context;
 pub mod dead_letter;
 mod handler;
 pub mod lag;

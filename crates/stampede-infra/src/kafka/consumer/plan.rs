@@ -1,5 +1,6 @@
 //! The runtime's decisions, apart from the I/O that carries them out: what
-//! follows a failed handler call, and which offsets a handled batch commits.
+//! follows a failed handler call, which offsets a handled batch commits, and
+//! which commits to send again.
 //! They are pure, so each branch has a unit test below; `runtime.rs` only
 //! polls, calls handlers, pauses, dead-letters and commits as told.
 
@@ -151,6 +152,20 @@ pub(super) fn commit_offsets<'a>(
         .collect()
 }
 
+/// The positions to commit again: those asked on a partition where the
+/// broker confirmed nothing, or less. Committing a position twice is
+/// harmless; a position never confirmed leaves the group behind.
+pub(super) fn unconfirmed(
+    asked: &BTreeMap<(String, i32), i64>,
+    confirmed: &BTreeMap<(String, i32), i64>,
+) -> BTreeMap<(String, i32), i64> {
+    asked
+        .iter()
+        .filter(|(key, &next)| confirmed.get(*key).is_none_or(|&at| at < next))
+        .map(|(key, &next)| (key.clone(), next))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,5 +291,17 @@ mod tests {
         assert_eq!(offsets.get(&("a", 0)), Some(&11));
         assert_eq!(offsets.get(&("a", 1)), Some(&7));
         assert_eq!(offsets.get(&("b", 0)), None);
+    }
+
+    #[test]
+    fn positions_the_broker_has_not_confirmed_are_committed_again() {
+        let key = |p: i32| ("t".to_owned(), p);
+        let asked = BTreeMap::from([(key(0), 10), (key(1), 20), (key(2), 30)]);
+        let confirmed = BTreeMap::from([(key(0), 10), (key(1), 15)]);
+        assert_eq!(
+            unconfirmed(&asked, &confirmed),
+            BTreeMap::from([(key(1), 20), (key(2), 30)])
+        );
+        assert!(unconfirmed(&asked, &asked).is_empty());
     }
 }

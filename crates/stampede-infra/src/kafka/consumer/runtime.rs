@@ -1,6 +1,7 @@
 //! The loop that drives one consumer: poll a batch, handle it with retries,
 //! dead-letter what cannot be handled, commit, repeat.
 
+use super::context::{Commits, GroupContext};
 use super::dead_letter::{self, FailedRecord, FailureCause};
 use super::lag::{Assignment, LagSampler};
 use super::plan::{after_failure, commit_offsets, BatchNext, BatchProgress, NextStep};
@@ -57,7 +58,11 @@ impl Polled {
     }
 }
 
-type LagConsumer = StreamConsumer<Assignment>;
+type GroupConsumer = StreamConsumer<GroupContext>;
+
+/// How long the consumer waits for a record before it commits again what
+/// the broker has not confirmed.
+const RECOMMIT_WHEN_IDLE: Duration = Duration::from_secs(1);
 
 struct Runner {
     name: String,
@@ -66,6 +71,7 @@ struct Runner {
     retry_attempts: u32,
     backoff: Duration,
     shutdown: CancellationToken,
+    commits: Commits,
 }
 
 /// Runs `spec` until `shutdown` is cancelled; then finishes the batch in
@@ -79,8 +85,12 @@ pub async fn run_consumer(
     let names = TopicNames::new(&settings);
     let group = names.group(&spec.group_id);
     let c = &settings.consumer;
-    let assignment = Assignment::default();
-    let consumer: LagConsumer = ClientConfig::new()
+    let context = GroupContext {
+        consumer: spec.name.clone(),
+        assignment: Assignment::default(),
+        commits: Commits::default(),
+    };
+    let consumer: GroupConsumer = ClientConfig::new()
         .set("bootstrap.servers", &settings.bootstrap_servers)
         .set("group.id", &group)
         .set("client.id", format!("stampede-{}", spec.name))
@@ -89,7 +99,7 @@ pub async fn run_consumer(
         .set("session.timeout.ms", c.session_timeout_ms.to_string())
         .set("heartbeat.interval.ms", c.heartbeat_interval_ms.to_string())
         .set("fetch.wait.max.ms", c.fetch_wait_max_ms.to_string())
-        .create_with_context(assignment.clone())?;
+        .create_with_context(context.clone())?;
     let consumer = ClosingConsumer::new(consumer);
     let topics: Vec<String> = spec.topics.iter().map(|t| names.physical(t)).collect();
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -101,7 +111,7 @@ pub async fn run_consumer(
             consumer: spec.name.clone(),
             group: group.clone(),
             bootstrap_servers: settings.bootstrap_servers.clone(),
-            assignment,
+            assignment: context.assignment.clone(),
             every: Duration::from_millis(c.stats_interval_ms),
         };
         tokio::spawn(sampler.run(stop_sampling.clone()));
@@ -120,14 +130,22 @@ pub async fn run_consumer(
         retry_attempts: c.retry_attempts,
         backoff: Duration::from_millis(c.retry_backoff_ms),
         shutdown: shutdown.clone(),
+        commits: context.commits.clone(),
     };
 
-    let mut positions = BTreeMap::new();
     loop {
         let first = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            polled = consumer.recv() => polled,
+            polled = tokio::time::timeout(RECOMMIT_WHEN_IDLE, consumer.recv()) => polled,
+        };
+        let Ok(first) = first else {
+            runner.commit_list(
+                &consumer,
+                &offset_list(&runner.commits.unconfirmed()),
+                CommitMode::Async,
+            );
+            continue;
         };
         let mut batch = match first {
             Ok(message) => vec![Polled::from_message(&message)],
@@ -160,17 +178,17 @@ pub async fn run_consumer(
             }
             Handler::Batch(handler) => runner.run_batch(handler.as_ref(), &batch, &mut done).await,
         };
-        runner.commit(&consumer, &batch, &done, &mut positions);
+        runner.commit(&consumer, &batch, &done);
         if finished.is_err() {
             break;
         }
     }
     // A final synchronous commit makes sure the asynchronous ones have landed.
-    let mut last = TopicPartitionList::new();
-    for ((topic, partition), next) in &positions {
-        let _ = last.add_partition_offset(topic, *partition, Offset::Offset(*next));
-    }
-    runner.commit_list(&consumer, &last, CommitMode::Sync);
+    runner.commit_list(
+        &consumer,
+        &offset_list(&runner.commits.asked()),
+        CommitMode::Sync,
+    );
     // Past the session timeout the broker evicts the member anyway.
     let close_within = Duration::from_millis(c.session_timeout_ms);
     if !consumer.close(close_within).await {
@@ -374,14 +392,8 @@ impl Runner {
     }
 
     /// Commits, per partition, past the longest run of finished records,
-    /// and remembers the positions in `positions` for the final commit.
-    fn commit(
-        &self,
-        consumer: &LagConsumer,
-        batch: &[Polled],
-        done: &[bool],
-        positions: &mut BTreeMap<(String, i32), i64>,
-    ) {
+    /// and records what it asked in [`Commits`].
+    fn commit(&self, consumer: &GroupConsumer, batch: &[Polled], done: &[bool]) {
         let finished = batch.iter().zip(done).map(|(polled, &finished)| {
             let raw = &polled.raw;
             (raw.topic.as_str(), raw.partition, raw.offset, finished)
@@ -389,12 +401,12 @@ impl Runner {
         let mut list = TopicPartitionList::new();
         for ((topic, partition), next) in commit_offsets(finished) {
             let _ = list.add_partition_offset(topic, partition, Offset::Offset(next));
-            positions.insert((topic.to_owned(), partition), next);
+            self.commits.ask(topic, partition, next);
         }
         self.commit_list(consumer, &list, CommitMode::Async);
     }
 
-    fn commit_list(&self, consumer: &LagConsumer, list: &TopicPartitionList, mode: CommitMode) {
+    fn commit_list(&self, consumer: &GroupConsumer, list: &TopicPartitionList, mode: CommitMode) {
         if list.count() == 0 {
             return;
         }
@@ -403,4 +415,12 @@ impl Runner {
             tracing::warn!(consumer = %self.name, %error, "offset commit failed; records may be redelivered");
         }
     }
+}
+
+fn offset_list(positions: &BTreeMap<(String, i32), i64>) -> TopicPartitionList {
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), next) in positions {
+        let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
+    }
+    list
 }
