@@ -44,6 +44,9 @@ if bash scripts/schemathesis.sh >.stampede/schemathesis.log 2>&1; then
 else
     status=1
     echo "[test] schemathesis: FAILED ($(tail -n 1 .stampede/schemathesis.log | tr -d '=' | xargs)); see .stampede/schemathesis.log"
+    # What failed, and how to reproduce it, where CI shows only this output.
+    sed -n '/^=* FAILURES =*$/,/^=* WARNINGS =*$/p' .stampede/schemathesis.log | head -n 120
+    grep -m 20 -E ' ERROR |panicked' .stampede/schemathesis-serve.log 2>/dev/null || true
 fi
 if [ "$status" -eq 0 ]; then echo "[test] all passed"; else echo "[test] FAILED (see the Summary lines above)"; fi
 exit "$status"

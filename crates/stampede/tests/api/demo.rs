@@ -55,6 +55,10 @@ async fn the_demo_tells_the_whole_story_and_every_dashboard_metric_is_exported()
     settings.pg.base_url = format!("http://127.0.0.1:{pg_port}");
     settings.pg.callback_url = format!("http://127.0.0.1:{port}/pg/callbacks");
     settings.pg.callback_secret = SECRET.into();
+    // The app's warnings go to the test's captured output, shown when the
+    // demo fails: a retrying consumer or a failed commit says so there.
+    settings.log.level = "warn,librdkafka=warn".into();
+    stampede::tracing_setup::init(&settings.log);
     let app = spawn_app_with(settings.clone(), vec![]).await;
 
     let args = DemoArgs {

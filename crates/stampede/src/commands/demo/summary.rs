@@ -90,6 +90,17 @@ pub async fn run(
     }
     println!("  └{:─<36}┴{:─<44}┘", "", "");
     let ok = recorded == paid.len() && pending == 0 && lag == 0.0 && dead_letters == 0.0;
+    if lag > 0.0 {
+        // Which consumer is behind, and whether it is retrying.
+        let metrics = api.metrics().await?;
+        for line in metrics.lines().filter(|line| {
+            (line.starts_with("stampede_consumer_lag{") && !line.ends_with(" 0"))
+                || line.starts_with("stampede_consumer_retries_total{")
+                || line.starts_with("stampede_consumer_commit_failures_total{")
+        }) {
+            println!("  behind: {line}");
+        }
+    }
     println!(
         "  verdict                          {}",
         if ok {
