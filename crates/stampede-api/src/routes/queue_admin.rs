@@ -146,10 +146,11 @@ async fn set_paused(
 }
 
 /// The fair opening's audit: the seed, when the pre-queue was drawn and
-/// its drawn order; 404 `QUEUE_NOT_DRAWN` before the draw.
+/// its drawn order. Before the draw the concert is there but its audit is
+/// not yet: 409 `QUEUE_NOT_DRAWN` (a 404 would read as a lost concert).
 #[utoipa::path(get, path = "/admin/concerts/{id}/queue/opening", tag = "concerts", security(("bearer" = [])),
     params(("id" = u64, Path)),
-    responses((status = 200, body = OpeningView), (status = 404, body = ErrorBody), PathIds, Admin, Unavailable))]
+    responses((status = 200, body = OpeningView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), PathIds, Admin, Unavailable))]
 pub async fn queue_opening(
     _admin: AdminUser,
     State(state): State<AppState>,
@@ -157,7 +158,7 @@ pub async fn queue_opening(
 ) -> Result<Json<OpeningView>, ApiError> {
     existing_concert(&state, id).await?;
     let audit = state.infra.queue.opening_audit(id).await?.ok_or_else(|| {
-        ApiError::not_found(
+        ApiError::conflict(
             ErrorCode::QueueNotDrawn,
             format!("concert {id}'s pre-queue has not been drawn"),
         )

@@ -29,7 +29,7 @@ async fn the_pre_queue_is_drawn_once_into_a_permutation_that_is_not_arrival_orde
     let (status, body) = queue_admin(&app, reqwest::Method::GET, &opening, None).await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (404, Some("QUEUE_NOT_DRAWN"))
+        (409, Some("QUEUE_NOT_DRAWN"))
     );
     // The door stays shut to a pre-queued token.
     let seats = format!(
