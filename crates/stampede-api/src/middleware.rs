@@ -82,8 +82,11 @@ where
         let request_id = match request.headers().get(&REQUEST_ID) {
             Some(id) => id.clone(),
             None => {
-                let id = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                    .expect("a UUID is a valid header value");
+                let mut text = uuid::Uuid::encode_buffer();
+                let id = HeaderValue::from_str(
+                    uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text),
+                )
+                .expect("a UUID is a valid header value");
                 request.headers_mut().insert(REQUEST_ID, id.clone());
                 id
             }
