@@ -249,27 +249,36 @@ pub async fn settle_refund(
     let locked = find_on(&mut tx, refund_id, "FOR UPDATE")
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
-    let settled = match (locked.status, verdict) {
-        (RefundStatus::Pending, PgVerdict::Success) => {
-            succeed(&mut tx, outbox, &payment, locked, pg_refund_key).await?
-        }
-        (RefundStatus::Pending, PgVerdict::Failed(reason)) => {
-            let failed = locked.status.fail().expect("PENDING can fail");
-            move_refund(&mut tx, locked.id, failed, Some(&reason), None).await?;
-            Refund {
-                status: failed,
-                failure_reason: Some(reason),
-                ..locked
-            }
-        }
-        (_, _) => locked,
+    let settled = match verdict {
+        PgVerdict::Success => succeed(&mut tx, outbox, &payment, locked, pg_refund_key).await?,
+        PgVerdict::Failed(reason) => fail(&mut tx, locked, reason).await?,
     };
     outbox.commit(tx).await?;
     Ok(settled)
 }
 
+/// PENDING → FAILED for `refund`, with the PG's reason; a refund the
+/// state machine does not let fail (already settled) is returned as it is.
+async fn fail(
+    conn: &mut MySqlConnection,
+    refund: Refund,
+    reason: String,
+) -> Result<Refund, sqlx::Error> {
+    let Ok(failed) = refund.status.fail() else {
+        return Ok(refund);
+    };
+    move_refund(conn, &refund, failed, Some(&reason), None).await?;
+    Ok(Refund {
+        status: failed,
+        failure_reason: Some(reason),
+        ..refund
+    })
+}
+
 /// PENDING → SUCCEEDED for `refund`, `payment.refunded`, and, when it was
-/// the last of a fulfilled payment, what the payment bought goes back.
+/// the last of a fulfilled payment, what the payment bought goes back. A
+/// refund the state machine does not let succeed (already settled) is
+/// returned as it is.
 async fn succeed(
     conn: &mut MySqlConnection,
     outbox: &OutboxWriter,
@@ -277,8 +286,10 @@ async fn succeed(
     refund: Refund,
     pg_refund_key: Option<&str>,
 ) -> Result<Refund, RefundError> {
-    let succeeded = refund.status.succeed().expect("PENDING can succeed");
-    move_refund(conn, refund.id, succeeded, None, pg_refund_key).await?;
+    let Ok(succeeded) = refund.status.succeed() else {
+        return Ok(refund);
+    };
+    move_refund(conn, &refund, succeeded, None, pg_refund_key).await?;
     let refunded_so_far: u64 = sqlx::query_scalar(
         "SELECT CAST(COALESCE(SUM(amount), 0) AS UNSIGNED) FROM refunds WHERE payment_id = ? AND status = ?",
     )
@@ -308,9 +319,11 @@ async fn succeed(
     })
 }
 
+/// Writes `to` guarded by the status `refund` was loaded with, so the
+/// transition core allowed and the SQL guard are one and the same.
 async fn move_refund(
     conn: &mut MySqlConnection,
-    refund_id: u64,
+    refund: &Refund,
     to: RefundStatus,
     failure: Option<&str>,
     pg_refund_key: Option<&str>,
@@ -322,8 +335,8 @@ async fn move_refund(
     .bind(to.as_str())
     .bind(failure)
     .bind(pg_refund_key)
-    .bind(refund_id)
-    .bind(RefundStatus::Pending.as_str())
+    .bind(refund.id)
+    .bind(refund.status.as_str())
     .execute(conn)
     .await?;
     Ok(())
