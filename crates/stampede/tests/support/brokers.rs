@@ -127,3 +127,16 @@ impl PrivateBroker {
         self.run("start").await;
     }
 }
+
+impl Drop for PrivateBroker {
+    /// Stops the broker with its test, so a JVM with a gigabyte of heap
+    /// does not run beside the tests that come after it.
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(repo_root().join("scripts/broker.sh"))
+            .arg("stop")
+            .env("STAMPEDE_KAFKA_PORT", self.port.to_string())
+            .env("STAMPEDE_BROKER_DIR", &self.dir)
+            .output();
+    }
+}
