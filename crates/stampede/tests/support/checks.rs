@@ -71,12 +71,14 @@ pub async fn winners_persisted_once(
         holders(pool, policy).await.len() >= winners.len()
     })
     .await;
+    let rows = holders(pool, policy).await;
     assert!(
         persisted,
-        "all {} answered winners persisted",
-        winners.len()
+        "all {} answered winners persisted; {} after {WAIT:?}, {} of them not told they won",
+        winners.len(),
+        rows.len(),
+        rows.difference(winners).count()
     );
-    let rows = holders(pool, policy).await;
     assert_eq!(
         &rows, winners,
         "the rows are exactly the users told they won"

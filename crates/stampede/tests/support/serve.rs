@@ -94,9 +94,34 @@ impl ServeProcess {
     }
 }
 
+/// Lines of a failed test's instance log that CI shows (CI keeps only the output).
+const LOG_LINES_ON_FAILURE: usize = 30;
+
 impl Drop for ServeProcess {
+    /// Stops the process; when the test failed, prints its last warnings
+    /// and errors first, so the output says what the instance saw.
     fn drop(&mut self) {
         let _ = self.child.start_kill();
+        if std::thread::panicking() {
+            let log = self.log();
+            let noted: Vec<&str> = log
+                .lines()
+                .filter(|line| {
+                    line.contains(r#""level":"WARN""#) || line.contains(r#""level":"ERROR""#)
+                })
+                .collect();
+            let last = &noted[noted.len().saturating_sub(LOG_LINES_ON_FAILURE)..];
+            eprintln!(
+                "--- {} ({}): {} warnings and errors, the last {}:",
+                self.name,
+                self.log.display(),
+                noted.len(),
+                last.len()
+            );
+            for line in last {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
