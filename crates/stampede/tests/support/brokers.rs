@@ -110,12 +110,16 @@ impl PrivateBroker {
         format!("127.0.0.1:{}", self.port)
     }
 
-    async fn run(&self, command: &str) {
-        let env = [
+    /// What tells scripts/broker.sh which broker it runs.
+    fn env(&self) -> [(&'static str, String); 2] {
+        [
             ("STAMPEDE_KAFKA_PORT", self.port.to_string()),
             ("STAMPEDE_BROKER_DIR", self.dir.display().to_string()),
-        ];
-        script("broker.sh", &[command], &env).await;
+        ]
+    }
+
+    async fn run(&self, command: &str) {
+        script("broker.sh", &[command], &self.env()).await;
     }
 
     /// Graceful stop (SIGTERM); its data stays.
@@ -129,14 +133,14 @@ impl PrivateBroker {
 }
 
 impl Drop for PrivateBroker {
-    /// Stops the broker with its test, so a JVM with a gigabyte of heap
-    /// does not run beside the tests that come after it.
+    /// Stops the broker with its test (synchronously: a drop cannot await),
+    /// so a JVM with a gigabyte of heap does not run beside the tests that
+    /// come after it.
     fn drop(&mut self) {
         let _ = std::process::Command::new("bash")
             .arg(repo_root().join("scripts/broker.sh"))
             .arg("stop")
-            .env("STAMPEDE_KAFKA_PORT", self.port.to_string())
-            .env("STAMPEDE_BROKER_DIR", &self.dir)
+            .envs(self.env())
             .output();
     }
 }

@@ -98,8 +98,8 @@ impl ServeProcess {
 const LOG_LINES_ON_FAILURE: usize = 30;
 
 impl Drop for ServeProcess {
-    /// Stops the process; when the test failed, prints its last warnings
-    /// and errors first, so the output says what the instance saw.
+    /// Kills the process; when the test is failing, also prints the last
+    /// warnings and errors of its log, so the output says what the instance saw.
     fn drop(&mut self) {
         let _ = self.child.start_kill();
         if std::thread::panicking() {
