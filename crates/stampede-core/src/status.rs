@@ -49,6 +49,25 @@ pub fn transition<S: Copy + PartialEq>(
     }
 }
 
+/// A status that waits PENDING and settles once, to its success or its
+/// failure; both ends are terminal, so a late or repeated answer moves
+/// nothing. Payments and refunds settle this way.
+pub trait SettlesOnce: Copy + PartialEq {
+    const PENDING: Self;
+    const SUCCEEDED: Self;
+    const FAILED: Self;
+
+    /// PENDING → the success end.
+    fn succeed(self) -> Result<Self, InvalidTransition<Self>> {
+        transition(self, &[Self::PENDING], Self::SUCCEEDED)
+    }
+
+    /// PENDING → the failure end.
+    fn fail(self) -> Result<Self, InvalidTransition<Self>> {
+        transition(self, &[Self::PENDING], Self::FAILED)
+    }
+}
+
 /// Declares a status enum with its text: `as_str`, `parse` (unknown text →
 /// [`UnknownStatus`]) and `Display` (the text).
 ///
@@ -111,7 +130,7 @@ macro_rules! status_enum {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     crate::status_enum! {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         enum Light {
@@ -134,6 +153,16 @@ mod tests {
             })
         );
         assert!(Light::parse("red").is_err(), "the text is exact");
+    }
+
+    /// Checks `S`'s settle-once machine: only PENDING moves, to either end.
+    pub(crate) fn assert_settles_once<S: super::SettlesOnce + std::fmt::Debug>() {
+        let (pending, succeeded, failed) = (S::PENDING, S::SUCCEEDED, S::FAILED);
+        assert_eq!(pending.succeed(), Ok(succeeded));
+        assert_eq!(pending.fail(), Ok(failed));
+        for settled in [succeeded, failed] {
+            assert!(settled.succeed().is_err() && settled.fail().is_err());
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 use super::{PaymentRefusal, PaymentStatus, PgVerdict};
 use crate::order::OrderStatus;
+use crate::status::SettlesOnce;
 
 /// The reason a charged payment for an order that left PENDING fails with.
 pub const ORDER_NOT_PENDING: &str = "ORDER_NOT_PENDING";

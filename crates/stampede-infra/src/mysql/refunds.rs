@@ -24,6 +24,7 @@ use stampede_core::payment::{
     PaymentMethod, PaymentRefunded, PaymentStatus, PgVerdict, RefundRefusal, RefundStatus,
     RefundablePayment, Refunder,
 };
+use stampede_core::status::SettlesOnce;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefundError {
