@@ -84,51 +84,50 @@ impl Reservation {
     }
 }
 
-type ReservationRow = (
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    String,
-    String,
-    NaiveDateTime,
-    NaiveDateTime,
-    Option<NaiveDateTime>,
-);
+/// A reservation row as stored; [`Reservation`] once its status and hold id
+/// are known to be valid.
+#[derive(sqlx::FromRow)]
+struct StoredReservation {
+    id: u64,
+    user_id: u64,
+    concert_id: u64,
+    schedule_id: u64,
+    seat_id: u64,
+    price: u64,
+    status: String,
+    hold_id: String,
+    hold_expires_at: NaiveDateTime,
+    created_at: NaiveDateTime,
+    confirmed_at: Option<NaiveDateTime>,
+}
 
 const RESERVATION_COLUMNS: &str =
     "id, user_id, concert_id, schedule_id, seat_id, price, status, hold_id, \
      hold_expires_at, created_at, confirmed_at FROM reservations";
 
-fn reservation(row: ReservationRow) -> Result<Reservation, sqlx::Error> {
-    let (
-        id,
-        user_id,
-        concert_id,
-        schedule_id,
-        seat_id,
-        price,
-        status,
-        hold_id,
-        expires,
-        created,
-        confirmed,
-    ) = row;
-    Ok(Reservation {
-        id,
-        user_id,
-        concert_id,
-        schedule_id,
-        seat_id,
-        price,
-        status: stored_status(ReservationStatus::parse(&status), "reservations.status")?,
-        hold_id: Uuid::parse_str(&hold_id).unwrap_or_default(),
-        hold_expires_at: utc(expires),
-        created_at: utc(created),
-        confirmed_at: confirmed.map(utc),
-    })
+impl TryFrom<StoredReservation> for Reservation {
+    type Error = sqlx::Error;
+
+    /// An unknown status or a hold id that is not a UUID is a corrupt row:
+    /// an error, not a default the seat-hold checks would compare against.
+    fn try_from(row: StoredReservation) -> Result<Self, sqlx::Error> {
+        let hold_id = Uuid::parse_str(&row.hold_id).map_err(|_| {
+            sqlx::Error::Decode(format!("reservations.hold_id of {} is not a UUID", row.id).into())
+        })?;
+        Ok(Self {
+            id: row.id,
+            user_id: row.user_id,
+            concert_id: row.concert_id,
+            schedule_id: row.schedule_id,
+            seat_id: row.seat_id,
+            price: row.price,
+            status: stored_status(ReservationStatus::parse(&row.status), "reservations.status")?,
+            hold_id,
+            hold_expires_at: utc(row.hold_expires_at),
+            created_at: utc(row.created_at),
+            confirmed_at: row.confirmed_at.map(utc),
+        })
+    }
 }
 
 pub async fn find_reservation(
@@ -151,13 +150,13 @@ pub async fn hold_was_written(pool: &MySqlPool, hold_id: Uuid) -> Result<bool, s
 /// PENDING reservations whose hold has not run out: the seat holds Redis
 /// should have (after it lost them).
 pub async fn live_holds(pool: &MySqlPool) -> Result<Vec<Reservation>, sqlx::Error> {
-    let rows: Vec<ReservationRow> = sqlx::query_as(&format!(
+    let rows: Vec<StoredReservation> = sqlx::query_as(&format!(
         "SELECT {RESERVATION_COLUMNS} WHERE status = ? AND hold_expires_at > UTC_TIMESTAMP(3)"
     ))
     .bind(ReservationStatus::Pending.as_str())
     .fetch_all(pool)
     .await?;
-    rows.into_iter().map(reservation).collect()
+    rows.into_iter().map(Reservation::try_from).collect()
 }
 
 async fn find_on(
@@ -165,12 +164,12 @@ async fn find_on(
     id: u64,
     lock: &str,
 ) -> Result<Option<Reservation>, sqlx::Error> {
-    let row: Option<ReservationRow> =
+    let row: Option<StoredReservation> =
         sqlx::query_as(&format!("SELECT {RESERVATION_COLUMNS} WHERE id = ? {lock}"))
             .bind(id)
             .fetch_optional(conn)
             .await?;
-    row.map(reservation).transpose()
+    row.map(Reservation::try_from).transpose()
 }
 
 /// A seat as its lock found it: its state, and what a reservation of it
