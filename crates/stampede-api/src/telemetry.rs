@@ -42,15 +42,11 @@ pub fn record_pool_gauges(pool: &sqlx::MySqlPool) {
 /// Redis is one multiplexed connection, not a pool: what an operator needs
 /// is whether it answers and how fast (`stampede_redis_up`,
 /// `stampede_redis_ping_seconds`), measured at scrape time.
-pub async fn record_redis_gauges(redis: &stampede_infra::redis::RedisConnection) {
+pub async fn record_redis_gauges(infra: &stampede_infra::Infra) {
     let started = Instant::now();
-    let mut connection = redis.clone();
-    let command = redis::cmd("PING");
-    let ping = command.query_async::<String>(&mut connection);
-    let up = matches!(
-        tokio::time::timeout(std::time::Duration::from_secs(1), ping).await,
-        Ok(Ok(_))
-    );
+    let up = infra
+        .redis_reachable(std::time::Duration::from_secs(1))
+        .await;
     metrics::gauge!("stampede_redis_up").set(if up { 1.0 } else { 0.0 });
     if up {
         metrics::gauge!("stampede_redis_ping_seconds").set(started.elapsed().as_secs_f64());

@@ -172,6 +172,20 @@ pub struct Infra {
 }
 
 impl Infra {
+    /// Whether MariaDB answers a trivial query within `timeout`.
+    pub async fn database_reachable(&self, timeout: Duration) -> bool {
+        let ping = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(tokio::time::timeout(timeout, ping).await, Ok(Ok(_)))
+    }
+
+    /// Whether Redis answers `PING` within `timeout`.
+    pub async fn redis_reachable(&self, timeout: Duration) -> bool {
+        let mut connection = self.redis.clone();
+        let command = ::redis::cmd("PING");
+        let ping = command.query_async::<String>(&mut connection);
+        matches!(tokio::time::timeout(timeout, ping).await, Ok(Ok(_)))
+    }
+
     /// Connects to MariaDB (creating the database if needed), Redis and Kafka.
     pub async fn connect(settings: InfraSettings) -> anyhow::Result<Self> {
         let pool = crate::mysql::connect(&settings.database)

@@ -37,20 +37,8 @@ pub struct Readiness {
 )]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let timeout = Duration::from_secs(2);
-    let database = async {
-        tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&state.infra.pool))
-            .await
-            .is_ok_and(|r| r.is_ok())
-    };
-    let redis = async {
-        let mut connection = state.infra.redis.clone();
-        tokio::time::timeout(
-            timeout,
-            redis::cmd("PING").query_async::<String>(&mut connection),
-        )
-        .await
-        .is_ok_and(|r| r.is_ok())
-    };
+    let database = state.infra.database_reachable(timeout);
+    let redis = state.infra.redis_reachable(timeout);
     let kafka = state.infra.producer.broker_reachable(timeout);
     let (database, redis, kafka) = tokio::join!(database, redis, kafka);
     let failed: Vec<&str> = [("database", database), ("redis", redis), ("kafka", kafka)]

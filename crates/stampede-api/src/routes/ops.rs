@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> String {
     crate::telemetry::record_pool_gauges(&state.infra.pool);
-    crate::telemetry::record_redis_gauges(&state.infra.redis).await;
+    crate::telemetry::record_redis_gauges(&state.infra).await;
     state.metrics.render()
 }
 
