@@ -112,6 +112,19 @@ pub mod topics {
     pub const RESERVATION_CREATED: &str = "reservation.created";
     pub const POINTS_CREDITED: &str = "points.credited";
 
+    /// Every topic above: what a deployment creates before anything writes.
+    pub const ALL: [&str; 9] = [
+        COUPON_ISSUE_REQUESTED,
+        COUPON_ISSUED,
+        CAMPAIGN_ENTRY_SUCCEEDED,
+        ORDER_CREATED,
+        PAYMENT_SUCCESS,
+        PAYMENT_FAILED,
+        PAYMENT_REFUNDED,
+        RESERVATION_CREATED,
+        POINTS_CREDITED,
+    ];
+
     /// Suffix of a topic's dead-letter topic, as Spring Kafka names it.
     pub const DEAD_LETTER_SUFFIX: &str = ".DLT";
 
