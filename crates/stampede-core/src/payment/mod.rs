@@ -13,7 +13,7 @@ pub use refund::{
 pub use refusal::PaymentRefusal;
 pub use settlement::{CardSettlement, SettlementOutcome, SettlementStep, ORDER_NOT_PENDING};
 
-use crate::events::{topics, DomainEvent};
+use crate::events::topics;
 use crate::status::{InvalidTransition, SettlesOnce};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +47,23 @@ impl SettlesOnce for PaymentStatus {
     const SUCCEEDED: Self = Self::Success;
     const FAILED: Self = Self::Failed;
 }
+
+/// A payment event belongs to what the payment paid for (its order or its
+/// reservation), so one purchase's events stay in order on one partition.
+macro_rules! keyed_by_purchase {
+    ($event:ty, $topic:expr) => {
+        impl $crate::events::DomainEvent for $event {
+            const EVENT_TYPE: &'static str = $topic;
+            fn aggregate_type(&self) -> &'static str {
+                self.purchase.aggregate().0
+            }
+            fn aggregate_id(&self) -> String {
+                self.purchase.aggregate().1.to_string()
+            }
+        }
+    };
+}
+pub(crate) use keyed_by_purchase;
 
 /// What was bought, carried by payment events for their consumers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,15 +131,7 @@ pub struct PaymentSucceeded {
     pub purchase: Purchase,
 }
 
-impl DomainEvent for PaymentSucceeded {
-    const EVENT_TYPE: &'static str = topics::PAYMENT_SUCCESS;
-    fn aggregate_type(&self) -> &'static str {
-        self.purchase.aggregate().0
-    }
-    fn aggregate_id(&self) -> String {
-        self.purchase.aggregate().1.to_string()
-    }
-}
+keyed_by_purchase!(PaymentSucceeded, topics::PAYMENT_SUCCESS);
 
 /// `payment.failed`: nothing was taken, or (card, out of stock) the PG
 /// charged and a refund is required.
@@ -139,15 +148,7 @@ pub struct PaymentFailed {
     pub purchase: Purchase,
 }
 
-impl DomainEvent for PaymentFailed {
-    const EVENT_TYPE: &'static str = topics::PAYMENT_FAILED;
-    fn aggregate_type(&self) -> &'static str {
-        self.purchase.aggregate().0
-    }
-    fn aggregate_id(&self) -> String {
-        self.purchase.aggregate().1.to_string()
-    }
-}
+keyed_by_purchase!(PaymentFailed, topics::PAYMENT_FAILED);
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@
 //! amount, so a refund the PG failed can simply be asked for again.
 
 use super::{PaidLine, PaymentMethod, PaymentStatus, Purchase};
-use crate::events::{topics, DomainEvent};
+use crate::events::topics;
 use crate::status::{InvalidTransition, SettlesOnce};
 use serde::{Deserialize, Serialize};
 
@@ -246,15 +246,7 @@ pub struct PaymentRefunded {
     pub purchase: Purchase,
 }
 
-impl DomainEvent for PaymentRefunded {
-    const EVENT_TYPE: &'static str = topics::PAYMENT_REFUNDED;
-    fn aggregate_type(&self) -> &'static str {
-        self.purchase.aggregate().0
-    }
-    fn aggregate_id(&self) -> String {
-        self.purchase.aggregate().1.to_string()
-    }
-}
+super::keyed_by_purchase!(PaymentRefunded, topics::PAYMENT_REFUNDED);
 
 #[cfg(test)]
 mod tests {
