@@ -78,6 +78,8 @@ pub struct RefundablePayment {
     pub amount: u64,
     /// The sum of its refunds that are PENDING or SUCCEEDED.
     pub reserved_by_refunds: u64,
+    /// The sum of its SUCCEEDED refunds (part of `reserved_by_refunds`).
+    pub refunded: u64,
 }
 
 /// Why a refund is refused.
@@ -144,6 +146,14 @@ impl RefundablePayment {
     /// What may still be refunded.
     pub fn refundable(&self) -> u64 {
         self.captured().saturating_sub(self.reserved_by_refunds)
+    }
+
+    /// Whether a refund of `amount` that succeeds now, on top of the ones
+    /// that already did, refunds the payment entirely (what it bought then
+    /// goes back). Asked on the locked payment, with that refund not yet
+    /// counted in `refunded`.
+    pub fn refunded_entirely_by(&self, amount: u64) -> bool {
+        self.refunded + amount >= self.captured()
     }
 
     /// Decides a refund of `amount` (all that is left when `None`) asked by `by`.
@@ -262,7 +272,27 @@ mod tests {
             refund_required: false,
             amount,
             reserved_by_refunds: reserved,
+            refunded: reserved,
         }
+    }
+
+    #[test]
+    fn a_refund_completes_the_payment_when_the_succeeded_ones_reach_the_capture() {
+        assert!(!paid(10, 0).refunded_entirely_by(9));
+        assert!(paid(10, 0).refunded_entirely_by(10));
+        assert!(paid(10, 4).refunded_entirely_by(6));
+        // A PENDING card refund reserves its amount but has not given it back.
+        let pending_elsewhere = RefundablePayment {
+            refunded: 0,
+            ..paid(10, 4)
+        };
+        assert!(!pending_elsewhere.refunded_entirely_by(6));
+        let unfulfilled = RefundablePayment {
+            status: PaymentStatus::Failed,
+            refund_required: true,
+            ..paid(10, 0)
+        };
+        assert!(unfulfilled.refunded_entirely_by(10));
     }
 
     #[test]

@@ -154,10 +154,12 @@ async fn lock_refundable(
     let (payer_id, method, status, refund_required, amount) =
         row.ok_or(RefundRefusal::PaymentNotFound(payment_id))?;
     // PENDING refunds reserve their amount (they may yet succeed); FAILED ones gave it back.
-    let reserved: u64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(amount), 0) AS UNSIGNED) FROM refunds \
-         WHERE payment_id = ? AND status IN (?, ?)",
+    let (reserved, refunded): (u64, u64) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS UNSIGNED), \
+         CAST(COALESCE(SUM(CASE WHEN status = ? THEN amount END), 0) AS UNSIGNED) \
+         FROM refunds WHERE payment_id = ? AND status IN (?, ?)",
     )
+    .bind(RefundStatus::Succeeded.as_str())
     .bind(payment_id)
     .bind(RefundStatus::Pending.as_str())
     .bind(RefundStatus::Succeeded.as_str())
@@ -171,6 +173,7 @@ async fn lock_refundable(
         refund_required,
         amount,
         reserved_by_refunds: reserved,
+        refunded,
     })
 }
 
@@ -291,14 +294,8 @@ async fn succeed(
         return Ok(refund);
     };
     move_refund(conn, &refund, succeeded, None, pg_refund_key).await?;
-    let refunded_so_far: u64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(amount), 0) AS UNSIGNED) FROM refunds WHERE payment_id = ? AND status = ?",
-    )
-    .bind(payment.payment_id)
-    .bind(succeeded.as_str())
-    .fetch_one(&mut *conn)
-    .await?;
-    let full = refunded_so_far >= payment.captured();
+    // The payment is locked, so no other refund of it settles meanwhile.
+    let full = payment.refunded_entirely_by(refund.amount);
     let purchase = purchase_of_payment(conn, payment.payment_id).await?;
     if full && payment.restores_purchase() {
         restore_purchase(conn, payment.payer_id, &purchase).await?;
