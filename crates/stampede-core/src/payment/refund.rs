@@ -131,6 +131,10 @@ pub struct RefundDecision {
     /// Once this refund succeeds nothing is left to refund: what the
     /// payment bought goes back (see [`Restitution`]).
     pub completes: bool,
+    /// What it is written as: a points refund is SUCCEEDED at once (the
+    /// balance is credited in the same transaction); a card refund is
+    /// PENDING until the PG answers.
+    pub status: RefundStatus,
 }
 
 impl RefundablePayment {
@@ -186,6 +190,10 @@ impl RefundablePayment {
         Ok(RefundDecision {
             amount: requested,
             completes: requested == refundable,
+            status: match self.method {
+                PaymentMethod::Points => RefundStatus::Succeeded,
+                PaymentMethod::Card => RefundStatus::Pending,
+            },
         })
     }
 
@@ -312,7 +320,8 @@ mod tests {
             first,
             RefundDecision {
                 amount: 400,
-                completes: false
+                completes: false,
+                status: RefundStatus::Succeeded
             }
         );
         let last = paid(1000, 400)
@@ -328,9 +337,26 @@ mod tests {
             rest,
             RefundDecision {
                 amount: 750,
-                completes: true
+                completes: true,
+                status: RefundStatus::Succeeded
             }
         );
+    }
+
+    #[test]
+    fn a_points_refund_is_written_settled_and_a_card_refund_waits_for_the_pg() {
+        let by_card = RefundablePayment {
+            method: PaymentMethod::Card,
+            ..paid(1000, 0)
+        };
+        let decided = by_card.decide(Refunder::User(7), None).unwrap();
+        assert_eq!(decided.status, RefundStatus::Pending);
+        assert!(
+            decided.status.succeed().is_ok(),
+            "the PG's verdict can settle it"
+        );
+        let decided = paid(1000, 0).decide(Refunder::User(7), None).unwrap();
+        assert_eq!(decided.status, RefundStatus::Succeeded);
     }
 
     #[test]

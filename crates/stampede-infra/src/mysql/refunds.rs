@@ -17,7 +17,7 @@
 use super::restitution::{purchase_of_payment, restore_purchase};
 use super::stored_status;
 use crate::outbox::OutboxWriter;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use sqlx::{MySqlConnection, MySqlPool};
 use stampede_core::events::EventEnvelope;
 use stampede_core::payment::{
@@ -144,14 +144,15 @@ pub async fn stale_pending_refunds(
 async fn lock_refundable(
     conn: &mut MySqlConnection,
     payment_id: u64,
-) -> Result<RefundablePayment, RefundError> {
-    let row: Option<(u64, String, String, bool, u64)> = sqlx::query_as(
-        "SELECT user_id, method, status, refund_required, amount FROM payments WHERE id = ? FOR UPDATE",
+) -> Result<LockedPayment, RefundError> {
+    let row: Option<(u64, String, String, bool, u64, Option<String>)> = sqlx::query_as(
+        "SELECT user_id, method, status, refund_required, amount, transaction_key \
+         FROM payments WHERE id = ? FOR UPDATE",
     )
     .bind(payment_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let (payer_id, method, status, refund_required, amount) =
+    let (payer_id, method, status, refund_required, amount, transaction_key) =
         row.ok_or(RefundRefusal::PaymentNotFound(payment_id))?;
     // PENDING refunds reserve their amount (they may yet succeed); FAILED ones gave it back.
     let (reserved, refunded): (u64, u64) = sqlx::query_as(
@@ -165,7 +166,7 @@ async fn lock_refundable(
     .bind(RefundStatus::Succeeded.as_str())
     .fetch_one(&mut *conn)
     .await?;
-    Ok(RefundablePayment {
+    let refundable = RefundablePayment {
         payment_id,
         payer_id,
         method: stored_status(PaymentMethod::parse(&method), "payments.method")?,
@@ -174,7 +175,18 @@ async fn lock_refundable(
         amount,
         reserved_by_refunds: reserved,
         refunded,
+    };
+    Ok(LockedPayment {
+        refundable,
+        transaction_key,
     })
+}
+
+/// A payment locked for a refund: what core decides on, and its PG
+/// transaction (a card refund is asked against it).
+struct LockedPayment {
+    refundable: RefundablePayment,
+    transaction_key: Option<String>,
 }
 
 /// Step 1: decides and writes a refund. Points: SUCCEEDED at once (balance
@@ -198,9 +210,13 @@ pub(crate) async fn write_refund_on(
     outbox: &OutboxWriter,
     request: RefundRequest<'_>,
 ) -> Result<Refund, RefundError> {
-    let payment = lock_refundable(conn, request.payment_id).await?;
+    let LockedPayment {
+        refundable: payment,
+        transaction_key,
+    } = lock_refundable(conn, request.payment_id).await?;
     let decision = payment.decide(request.by, request.amount)?;
-    let now = Utc::now().naive_utc();
+    // As DATETIME(3) keeps it, so the refund answered is the one stored.
+    let now = Utc::now().trunc_subsecs(3);
     let refund_id = sqlx::query(
         "INSERT INTO refunds (payment_id, user_id, amount, reason, requested_by, status, created_at, updated_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -210,22 +226,29 @@ pub(crate) async fn write_refund_on(
     .bind(decision.amount)
     .bind(request.reason)
     .bind(request.by.kind())
-    .bind(RefundStatus::Pending.as_str())
-    .bind(now)
-    .bind(now)
+    .bind(decision.status.as_str())
+    .bind(now.naive_utc())
+    .bind(now.naive_utc())
     .execute(&mut *conn)
     .await?
     .last_insert_id();
-    let pending = find_on(conn, refund_id, "")
-        .await?
-        .ok_or(sqlx::Error::RowNotFound)?;
-    match payment.method {
-        PaymentMethod::Points => {
-            super::points::credit_points(conn, payment.payer_id, decision.amount).await?;
-            succeed(conn, outbox, &payment, pending, None).await
-        }
-        PaymentMethod::Card => Ok(pending),
+    let written = Refund {
+        id: refund_id,
+        payment_id: payment.payment_id,
+        user_id: payment.payer_id,
+        amount: decision.amount,
+        reason: request.reason.to_owned(),
+        status: decision.status,
+        method: payment.method,
+        transaction_key,
+        failure_reason: None,
+        created_at: now,
+    };
+    if decision.status != RefundStatus::Succeeded {
+        return Ok(written);
     }
+    super::points::credit_points(conn, payment.payer_id, decision.amount).await?;
+    record_success(conn, outbox, &payment, written).await
 }
 
 /// Refund `refund_id`, if there is one.
@@ -249,7 +272,7 @@ pub async fn settle_refund(
         .ok_or(sqlx::Error::RowNotFound)?
         .payment_id;
     // The payment row first, as `begin_refund` locks it: one lock order.
-    let payment = lock_refundable(&mut tx, payment_id).await?;
+    let payment = lock_refundable(&mut tx, payment_id).await?.refundable;
     let locked = find_on(&mut tx, refund_id, "FOR UPDATE")
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
@@ -294,6 +317,21 @@ async fn succeed(
         return Ok(refund);
     };
     move_refund(conn, &refund, succeeded, None, pg_refund_key).await?;
+    let refund = Refund {
+        status: succeeded,
+        ..refund
+    };
+    record_success(conn, outbox, payment, refund).await
+}
+
+/// What follows a SUCCEEDED `refund`: `payment.refunded`, and what the
+/// payment bought back when it was the last.
+async fn record_success(
+    conn: &mut MySqlConnection,
+    outbox: &OutboxWriter,
+    payment: &RefundablePayment,
+    refund: Refund,
+) -> Result<Refund, RefundError> {
     // The payment is locked, so no other refund of it settles meanwhile.
     let full = payment.refunded_entirely_by(refund.amount);
     let purchase = purchase_of_payment(conn, payment.payment_id).await?;
@@ -311,10 +349,7 @@ async fn succeed(
         purchase,
     };
     outbox.append(conn, &EventEnvelope::wrap(&event)).await?;
-    Ok(Refund {
-        status: succeeded,
-        ..refund
-    })
+    Ok(refund)
 }
 
 /// Writes `to` guarded by the status `refund` was loaded with, so the
