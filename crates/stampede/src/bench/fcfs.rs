@@ -9,6 +9,7 @@
 //! the stock; the run fails otherwise.
 
 use super::closed_model::{burst, ms, Burst};
+use super::cpu::{CpuMark, CpuPerRequest};
 use super::harness::{self, BenchApp};
 use super::open_model::{self, ArrivalRate};
 use super::report::{Goal, Report};
@@ -91,6 +92,7 @@ struct ModeResult {
     issued: u64,
     persisted_after_burst_secs: Option<f64>,
     exact: bool,
+    cpu: Option<CpuPerRequest>,
 }
 
 async fn run_mode(
@@ -107,10 +109,12 @@ async fn run_mode(
     };
     let id = open_policy(http, &app.address, &app.settings, args.stock, wire).await?;
     let url = app.url(&format!("/coupons/{id}/issue"));
+    let before = CpuMark::now(&app.infra.redis).await;
     let result = burst(args.requests, args.concurrency, name, args.json, |n| {
         http.post(&url).bearer_auth(&tokens[n % tokens.len()])
     })
     .await?;
+    let cpu = before.per_request(&CpuMark::now(&app.infra.redis).await, args.requests);
     let persisted = || async { coupons_of_policy(&app.infra.pool, id).await.unwrap_or(0) };
     let mut persisted_after = None;
     while result.ended.elapsed() < Duration::from_secs(120) {
@@ -138,6 +142,7 @@ async fn run_mode(
         issued,
         persisted_after_burst_secs: persisted_after,
         exact: issued == args.stock && db_rows == args.stock && unexpected == 0,
+        cpu,
     })
 }
 
@@ -177,14 +182,16 @@ pub(super) async fn open_policy(
     Ok(id)
 }
 
-/// The ceiling: an axum handler doing one EVALSHA, served in-process.
+/// The ceiling: an axum handler doing one EVALSHA, served in-process; its
+/// burst and what that cost in CPU.
 pub(super) async fn ceiling(
     redis: &stampede_infra::redis::RedisConnection,
     key_prefix: &str,
     http: &reqwest::Client,
     args: &FcfsBenchArgs,
-) -> anyhow::Result<Burst> {
+) -> anyhow::Result<(Burst, Option<CpuPerRequest>)> {
     let key = format!("{key_prefix}bench-ceiling");
+    let metered = redis;
     let redis = redis.clone();
     let script = std::sync::Arc::new(redis::Script::new("return redis.call('DECR', KEYS[1])"));
     let handler = move || {
@@ -201,6 +208,7 @@ pub(super) async fn ceiling(
     let server = tokio::spawn(async move {
         axum::serve(listener, axum::Router::new().route("/", post(handler))).await
     });
+    let before = CpuMark::now(metered).await;
     let result = burst(
         args.requests,
         args.concurrency,
@@ -210,7 +218,8 @@ pub(super) async fn ceiling(
     )
     .await;
     server.abort();
-    result
+    let cpu = before.per_request(&CpuMark::now(metered).await, args.requests);
+    Ok((result?, cpu))
 }
 
 pub async fn run(mut settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<Report> {
@@ -238,7 +247,7 @@ pub async fn run(mut settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<
     } else {
         args.modes.clone()
     };
-    let roof = ceiling(
+    let (roof, roof_cpu) = ceiling(
         &app.infra.redis,
         &app.settings.redis.key_prefix,
         &http,
@@ -249,7 +258,7 @@ pub async fn run(mut settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<
     for mode in modes {
         results.push(run_mode(&app, &http, &tokens, &args, mode).await?);
     }
-    let mut report = closed_report(&args, &roof, &results);
+    let mut report = closed_report(&args, &roof, roof_cpu, &results);
     if let Some(arrival) = args.arrival_rate {
         let closed_gate = results
             .iter()
@@ -270,7 +279,12 @@ pub async fn run(mut settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<
     Ok(report)
 }
 
-fn closed_report(args: &FcfsBenchArgs, roof: &Burst, modes: &[ModeResult]) -> Report {
+fn closed_report(
+    args: &FcfsBenchArgs,
+    roof: &Burst,
+    roof_cpu: Option<CpuPerRequest>,
+    modes: &[ModeResult],
+) -> Report {
     let mut report = Report::new("fcfs");
     args.describe(&mut report)
         .ceiling("bare_evalsha_requests_per_sec", roof.rate)
@@ -318,6 +332,25 @@ fn closed_report(args: &FcfsBenchArgs, roof: &Burst, modes: &[ModeResult]) -> Re
             .check(format!("{}_issued_exactly_the_stock", m.mode), m.exact);
         if let Some(after) = m.persisted_after_burst_secs {
             report.figure(format!("{}_persisted_after_burst_secs", m.mode), after);
+        }
+    }
+    let cpu_rows = std::iter::once(("bare EVALSHA", "bare_evalsha", roof_cpu, true))
+        .chain(modes.iter().map(|m| (m.mode, m.mode, m.cpu, false)));
+    for (label, name, cpu, is_ceiling) in cpu_rows {
+        let Some(cpu) = cpu else { continue };
+        report.line(cpu.line(label));
+        let figures = [
+            ("cpu_us_per_request", cpu.process_us),
+            ("redis_cpu_us_per_request", cpu.redis_us),
+            ("rest_of_box_cpu_us_per_request", cpu.rest_us),
+        ];
+        for (figure, value) in figures {
+            let name = format!("{name}_{figure}");
+            if is_ceiling {
+                report.ceiling(name, value);
+            } else {
+                report.figure(name, value);
+            }
         }
     }
     let rate = |name: &str| modes.iter().find(|m| m.mode == name);

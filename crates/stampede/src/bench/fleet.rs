@@ -16,7 +16,6 @@ use crate::configuration::Settings;
 use anyhow::Context;
 use stampede_api::auth::{JwtKeys, Role};
 use stampede_infra::mysql::bench::coupons_of_policy;
-use stampede_infra::redis::RedisConnection;
 use stampede_infra::Infra;
 use std::process::Stdio;
 use std::time::Duration;
@@ -113,29 +112,6 @@ async fn start_instance(
     }
 }
 
-/// Commands Redis has processed so far (all nodes of a cluster summed).
-async fn redis_commands(redis: &RedisConnection) -> Option<u64> {
-    let info: redis::Value = redis::cmd("INFO")
-        .arg("stats")
-        .query_async(&mut redis.clone())
-        .await
-        .ok()?;
-    let texts: Vec<String> = match info {
-        redis::Value::Map(nodes) => nodes
-            .into_iter()
-            .filter_map(|(_, v)| redis::from_redis_value(&v).ok())
-            .collect(),
-        other => vec![redis::from_redis_value(&other).ok()?],
-    };
-    let total = texts
-        .iter()
-        .flat_map(|text| text.lines())
-        .filter_map(|line| line.strip_prefix("total_commands_processed:"))
-        .filter_map(|n| n.trim().parse::<u64>().ok())
-        .sum();
-    Some(total)
-}
-
 struct Spread {
     label: String,
     rate: f64,
@@ -161,13 +137,13 @@ async fn spread_burst(
         .map(|i| format!("{}/coupons/{id}/issue", i.url))
         .collect();
     let label = format!("gate on {}", targets.len());
-    let before = redis_commands(&infra.redis).await;
+    let before = super::redis_info::commands(&infra.redis).await;
     let result = burst(args.requests, args.concurrency, &label, args.json, |n| {
         http.post(&urls[n % urls.len()])
             .bearer_auth(&tokens[n % tokens.len()])
     })
     .await?;
-    let after = redis_commands(&infra.redis).await;
+    let after = super::redis_info::commands(&infra.redis).await;
     let won = result.statuses.iter().filter(|s| **s == 201).count() as u64;
     let unexpected = result.statuses.iter().any(|s| ![201, 409].contains(s));
     let persisted = || async { coupons_of_policy(&infra.pool, id).await.unwrap_or(0) };
@@ -202,7 +178,7 @@ pub async fn run(settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<Repo
         .map(|user| keys.issue(user, Role::User))
         .collect();
 
-    let roof = ceiling(&infra.redis, &settings.redis.key_prefix, &http, &args).await?;
+    let (roof, _) = ceiling(&infra.redis, &settings.redis.key_prefix, &http, &args).await?;
     let one = spread_burst(&infra, &settings, &http, &tokens, &args, &[&instances[0]]).await?;
     let all: Vec<&Instance> = instances.iter().collect();
     let many = spread_burst(&infra, &settings, &http, &tokens, &args, &all).await?;

@@ -4,6 +4,7 @@
 
 mod all;
 mod closed_model;
+mod cpu;
 mod fcfs;
 mod fleet;
 mod harness;
@@ -13,6 +14,7 @@ mod outbox;
 mod payments;
 mod queue;
 mod reconcile;
+mod redis_info;
 mod refunds;
 mod report;
 

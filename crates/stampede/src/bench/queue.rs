@@ -91,13 +91,18 @@ pub async fn run(settings: Settings, args: QueueBenchArgs) -> anyhow::Result<Rep
     })
     .await?;
     let poll_url = app.url(&format!("/queue/tokens/me?concert_id={concert}"));
-    let commands_before = redis_commands(&app.infra.redis).await?;
+    let redis_commands = || async {
+        super::redis_info::commands(&app.infra.redis)
+            .await
+            .ok_or_else(|| anyhow::anyhow!("Redis's INFO has no command count"))
+    };
+    let commands_before = redis_commands().await?;
     let polls = open_model::run(args.poll_rate, seconds, VIRTUAL_USERS, |n| {
         http.get(&poll_url)
             .bearer_auth(&tokens[polled_fan(n, fans) as usize])
     })
     .await?;
-    let commands = redis_commands(&app.infra.redis).await? - commands_before;
+    let commands = redis_commands().await? - commands_before;
     let admitted_per_second = sampler.stop().await;
     app.stop().await?;
 
@@ -211,19 +216,6 @@ fn status_of<T>(answer: redis::RedisResult<T>) -> axum::http::StatusCode {
         Ok(_) => axum::http::StatusCode::OK,
         Err(_) => axum::http::StatusCode::SERVICE_UNAVAILABLE,
     }
-}
-
-/// Commands Redis has processed since it started (`INFO stats`).
-async fn redis_commands(redis: &RedisConnection) -> anyhow::Result<u64> {
-    let mut redis = redis.clone();
-    let info: String = redis::cmd("INFO")
-        .arg("stats")
-        .query_async(&mut redis)
-        .await?;
-    info.lines()
-        .find_map(|line| line.strip_prefix("total_commands_processed:"))
-        .and_then(|n| n.trim().parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("INFO stats has no total_commands_processed"))
 }
 
 /// Reads `stampede_queue_admitted_total` and `stampede_queue_waiting` for
