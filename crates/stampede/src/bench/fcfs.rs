@@ -191,11 +191,10 @@ pub(super) async fn ceiling(
     args: &FcfsBenchArgs,
 ) -> anyhow::Result<(Burst, Option<CpuPerRequest>)> {
     let key = format!("{key_prefix}bench-ceiling");
-    let metered = redis;
-    let redis = redis.clone();
+    let served = redis.clone();
     let script = std::sync::Arc::new(redis::Script::new("return redis.call('DECR', KEYS[1])"));
     let handler = move || {
-        let (mut redis, script, key) = (redis.clone(), script.clone(), key.clone());
+        let (mut redis, script, key) = (served.clone(), script.clone(), key.clone());
         async move {
             match script.key(&key).invoke_async::<i64>(&mut redis).await {
                 Ok(_) => axum::http::StatusCode::OK,
@@ -208,7 +207,7 @@ pub(super) async fn ceiling(
     let server = tokio::spawn(async move {
         axum::serve(listener, axum::Router::new().route("/", post(handler))).await
     });
-    let before = CpuMark::now(metered).await;
+    let before = CpuMark::now(redis).await;
     let result = burst(
         args.requests,
         args.concurrency,
@@ -218,7 +217,7 @@ pub(super) async fn ceiling(
     )
     .await;
     server.abort();
-    let cpu = before.per_request(&CpuMark::now(metered).await, args.requests);
+    let cpu = before.per_request(&CpuMark::now(redis).await, args.requests);
     Ok((result?, cpu))
 }
 

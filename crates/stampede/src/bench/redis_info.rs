@@ -3,23 +3,25 @@
 
 use stampede_infra::redis::RedisConnection;
 
-/// `field` of `INFO section` (e.g. `stats`, `total_commands_processed`),
-/// summed over the nodes; `None` when Redis does not answer or has no such
-/// field.
-pub async fn sum(redis: &RedisConnection, section: &str, field: &str) -> Option<f64> {
+/// `INFO section`, one text per node (one on a single Redis); `None` when
+/// Redis does not answer.
+async fn texts(redis: &RedisConnection, section: &str) -> Option<Vec<String>> {
     let info: redis::Value = redis::cmd("INFO")
         .arg(section)
         .query_async(&mut redis.clone())
         .await
         .ok()?;
-    // A cluster answers one text per node.
-    let texts: Vec<String> = match info {
+    Some(match info {
         redis::Value::Map(nodes) => nodes
             .into_iter()
             .filter_map(|(_, v)| redis::from_redis_value(&v).ok())
             .collect(),
         other => vec![redis::from_redis_value(&other).ok()?],
-    };
+    })
+}
+
+/// `field` summed over `texts`; `None` when no node has it.
+fn sum(texts: &[String], field: &str) -> Option<f64> {
     let prefix = format!("{field}:");
     let values: Vec<f64> = texts
         .iter()
@@ -32,14 +34,13 @@ pub async fn sum(redis: &RedisConnection, section: &str, field: &str) -> Option<
 
 /// Commands Redis has processed since it started.
 pub async fn commands(redis: &RedisConnection) -> Option<u64> {
-    sum(redis, "stats", "total_commands_processed")
-        .await
-        .map(|n| n as u64)
+    let stats = texts(redis, "stats").await?;
+    sum(&stats, "total_commands_processed").map(|n| n as u64)
 }
 
-/// CPU seconds Redis has used since it started (user and system).
+/// CPU seconds Redis has used since it started (user and system), from
+/// one `INFO cpu`.
 pub async fn cpu_secs(redis: &RedisConnection) -> Option<f64> {
-    let user = sum(redis, "cpu", "used_cpu_user").await?;
-    let system = sum(redis, "cpu", "used_cpu_sys").await?;
-    Some(user + system)
+    let cpu = texts(redis, "cpu").await?;
+    Some(sum(&cpu, "used_cpu_user")? + sum(&cpu, "used_cpu_sys")?)
 }
