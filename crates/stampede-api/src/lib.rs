@@ -24,6 +24,7 @@ pub mod overload;
 mod payments_settings;
 pub mod queue_token;
 pub mod queue_watch;
+mod red_metrics;
 pub mod responses;
 pub mod routes;
 mod settings;

@@ -11,6 +11,7 @@
 
 use crate::error::panic_response;
 use crate::overload::{self, InFlight};
+use crate::red_metrics::RouteMetrics;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
@@ -50,6 +51,7 @@ impl<S> Layer<S> for AroundRequestLayer {
         AroundRequest {
             inner,
             in_flight: self.in_flight.clone(),
+            metrics: RouteMetrics::default(),
         }
     }
 }
@@ -62,6 +64,7 @@ impl<S> Layer<S> for AroundRequestLayer {
 pub struct AroundRequest<S> {
     inner: S,
     in_flight: InFlight,
+    metrics: RouteMetrics,
 }
 
 impl<S> Service<Request> for AroundRequest<S>
@@ -102,6 +105,7 @@ where
         );
         // A panic while the route is called (not only while it is polled)
         // must become the 500 too.
+        let metrics = self.metrics.clone();
         let called = admitted.as_ref().map(|_| {
             std::panic::catch_unwind(AssertUnwindSafe(|| {
                 span.in_scope(|| self.inner.call(request))
@@ -131,17 +135,8 @@ where
                     );
                 }
                 response.headers_mut().insert(REQUEST_ID, request_id);
-                let labels = [
-                    ("method", method.as_str().to_owned()),
-                    (
-                        "route",
-                        route.map_or("unmatched".to_owned(), |r| r.as_str().to_owned()),
-                    ),
-                    ("status", response.status().as_str().to_owned()),
-                ];
-                metrics::counter!("stampede_http_requests_total", &labels).increment(1);
-                metrics::histogram!("stampede_http_request_duration_seconds", &labels)
-                    .record(latency.as_secs_f64());
+                let route = route.as_ref().map_or("unmatched", |r| r.as_str());
+                metrics.record(&method, route, response.status(), latency);
                 Ok(response)
             }
             .instrument(span),

@@ -87,12 +87,18 @@ impl FcfsGate {
         }
     }
 
+    /// `prefix{fcfs:kind:id}:`, the start of every key of `pool`: one hash
+    /// tag, so a script can touch all of them on a Redis Cluster.
+    fn base(&self, pool: PoolRef) -> String {
+        format!("{}{{fcfs:{pool}}}:", self.prefix)
+    }
+
     fn key(&self, pool: PoolRef, part: &str) -> String {
-        format!("{}{{fcfs:{pool}}}:{part}", self.prefix)
+        self.base(pool) + part
     }
 
     fn token_key(&self, pool: PoolRef, user_id: u64) -> String {
-        self.key(pool, &format!("token:{user_id}"))
+        token_key(&self.base(pool), user_id)
     }
 
     /// Sets the counter to `stock` and the window; the pool starts answering.
@@ -287,6 +293,11 @@ pub struct LedgerStats {
     pub revoked: u64,
 }
 
+/// The entry-token key of `user_id` under a pool's key prefix `base`.
+fn token_key(base: &str, user_id: u64) -> String {
+    format!("{base}token:{user_id}")
+}
+
 #[async_trait]
 impl Gate for FcfsGate {
     type Error = RedisError;
@@ -303,13 +314,17 @@ impl Gate for FcfsGate {
             PoolKind::Campaign => self.entry_token_ttl.as_secs().max(1),
             PoolKind::Coupon => 0,
         };
+        // The request path: the pool's key prefix is formatted once, not
+        // once per key.
+        let base = self.base(pool);
+        let key = |part: &str| [base.as_str(), part].concat();
         let (code, ordinal, remaining): (i64, i64, i64) = TAKE
-            .key(self.key(pool, "stock"))
-            .key(self.key(pool, "marks"))
-            .key(self.key(pool, "meta"))
-            .key(self.token_key(pool, user_id))
-            .key(self.key(pool, "claims"))
-            .key(self.key(pool, "open_claims"))
+            .key(key("stock"))
+            .key(key("marks"))
+            .key(key("meta"))
+            .key(token_key(&base, user_id))
+            .key(key("claims"))
+            .key(key("open_claims"))
             .arg(user_id)
             .arg(now_ms)
             .arg(per_user_limit)
