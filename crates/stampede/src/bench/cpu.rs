@@ -53,6 +53,15 @@ impl CpuMark {
 }
 
 impl CpuPerRequest {
+    /// The three shares under their report names (`{bench}_{name}`).
+    pub fn figures(&self) -> [(&'static str, f64); 3] {
+        [
+            ("cpu_us_per_request", self.process_us),
+            ("redis_cpu_us_per_request", self.redis_us),
+            ("rest_of_box_cpu_us_per_request", self.rest_us),
+        ]
+    }
+
     /// One line of a report: `label: process …, Redis …, rest of box … µs`.
     pub fn line(&self, label: &str) -> String {
         format!(

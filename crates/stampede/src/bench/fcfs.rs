@@ -12,7 +12,7 @@ use super::closed_model::{burst, ms, Burst};
 use super::cpu::{CpuMark, CpuPerRequest};
 use super::harness::{self, BenchApp};
 use super::open_model::{self, ArrivalRate};
-use super::report::{Goal, Report};
+use super::report::{median, Goal, Report};
 use crate::configuration::Settings;
 use axum::routing::post;
 use stampede_api::auth::{JwtKeys, Role};
@@ -67,6 +67,13 @@ pub struct FcfsBenchArgs {
     /// request that finds them all waiting is dropped and counted.
     #[arg(long, default_value_t = 1000)]
     pub arrival_vus: usize,
+    /// How many times the ceiling and every mode run, in turn, each round
+    /// on fresh policies: ratios are taken within a round (the ceiling and
+    /// the gate minutes apart, not the box's mood of another hour) and the
+    /// median round's is reported beside the lowest and the highest.
+    /// One instance only (`--instances 1`).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Print the report as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -81,6 +88,19 @@ impl FcfsBenchArgs {
             .setup("stock", self.stock)
             .setup("concurrency", self.concurrency)
             .setup("network_delay_ms", self.network_delay_ms)
+    }
+}
+
+/// One round: the ceiling's burst, then each mode's, back to back.
+struct Round {
+    roof: Burst,
+    roof_cpu: Option<CpuPerRequest>,
+    modes: Vec<ModeResult>,
+}
+
+impl Round {
+    fn mode(&self, name: &str) -> Option<&ModeResult> {
+        self.modes.iter().find(|m| m.mode == name)
     }
 }
 
@@ -228,6 +248,7 @@ pub async fn run(mut settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<
             && args.stock > 0
             && args.concurrency > 0
             && args.instances > 0
+            && args.rounds > 0
             && args.arrival_seconds > 0,
         "counts must be positive"
     );
@@ -246,23 +267,32 @@ pub async fn run(mut settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<
     } else {
         args.modes.clone()
     };
-    let (roof, roof_cpu) = ceiling(
-        &app.infra.redis,
-        &app.settings.redis.key_prefix,
-        &http,
-        &args,
-    )
-    .await?;
-    let mut results = Vec::new();
-    for mode in modes {
-        results.push(run_mode(&app, &http, &tokens, &args, mode).await?);
+    let mut rounds = Vec::new();
+    for _ in 0..args.rounds {
+        let (roof, roof_cpu) = ceiling(
+            &app.infra.redis,
+            &app.settings.redis.key_prefix,
+            &http,
+            &args,
+        )
+        .await?;
+        let mut results = Vec::new();
+        for &mode in &modes {
+            results.push(run_mode(&app, &http, &tokens, &args, mode).await?);
+        }
+        rounds.push(Round {
+            roof,
+            roof_cpu,
+            modes: results,
+        });
     }
-    let mut report = closed_report(&args, &roof, roof_cpu, &results);
+    let mut report = closed_report(&args, &rounds);
     if let Some(arrival) = args.arrival_rate {
-        let closed_gate = results
-            .iter()
-            .find(|m| m.mode == "gate")
-            .map_or(roof.rate, |m| m.requests_per_sec);
+        let closed_gate = median(
+            rounds
+                .iter()
+                .map(|r| r.mode("gate").map_or(r.roof.rate, |m| m.requests_per_sec)),
+        );
         let rate = arrival.resolve(closed_gate);
         let id = open_policy(&http, &app.address, &app.settings, args.stock, "GATE").await?;
         let url = app.url(&format!("/coupons/{id}/issue"));
@@ -278,95 +308,86 @@ pub async fn run(mut settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<
     Ok(report)
 }
 
-fn closed_report(
-    args: &FcfsBenchArgs,
-    roof: &Burst,
-    roof_cpu: Option<CpuPerRequest>,
-    modes: &[ModeResult],
-) -> Report {
+fn closed_report(args: &FcfsBenchArgs, rounds: &[Round]) -> Report {
     let mut report = Report::new("fcfs");
-    args.describe(&mut report)
-        .ceiling("bare_evalsha_requests_per_sec", roof.rate)
-        .ceiling("bare_evalsha_p99_ms", ms(&roof.latency, 0.99));
+    args.describe(&mut report).setup("rounds", rounds.len());
+    let roof_rate = median(rounds.iter().map(|r| r.roof.rate));
+    report
+        .ceiling("bare_evalsha_requests_per_sec", roof_rate)
+        .ceiling(
+            "bare_evalsha_p99_ms",
+            median(rounds.iter().map(|r| ms(&r.roof.latency, 0.99))),
+        );
     report.line(format!(
-        "FCFS benchmark: {} requests from {} users on {} coupons, {} concurrent{}",
+        "FCFS benchmark: {} requests from {} users on {} coupons, {} concurrent{}; {} round(s), each the ceiling then every mode",
         args.requests,
         args.users,
         args.stock,
         args.concurrency,
-        hop_label(args.network_delay_ms)
+        hop_label(args.network_delay_ms),
+        rounds.len()
     ));
     report.line(format!(
-        "  {:<14} {:>12} {:>9} {:>9} {:>8} {:>18} {:>7}",
-        "mode", "requests/s", "p50 ms", "p99 ms", "issued", "persisted after", "exact"
+        "  {:>5} {:<14} {:>12} {:>9} {:>9} {:>8} {:>18} {:>7}",
+        "round", "mode", "requests/s", "p50 ms", "p99 ms", "issued", "persisted after", "exact"
     ));
-    report.line(format!(
-        "  {:<14} {:>12.0} {:>9} {:>9.1} {:>8} {:>18} {:>7}",
-        "bare EVALSHA",
-        roof.rate,
-        "",
-        ms(&roof.latency, 0.99),
-        "",
-        "",
-        ""
-    ));
-    for m in modes {
-        let persisted = m
-            .persisted_after_burst_secs
-            .map_or("never".to_owned(), |t| format!("{t:.2} s"));
+    for (n, round) in rounds.iter().enumerate() {
         report.line(format!(
-            "  {:<14} {:>12.0} {:>9.1} {:>9.1} {:>8} {:>18} {:>7}",
-            m.mode,
-            m.requests_per_sec,
-            m.p50_ms,
-            m.p99_ms,
-            m.issued,
-            persisted,
-            if m.exact { "yes" } else { "NO" }
+            "  {:>5} {:<14} {:>12.0} {:>9} {:>9.1} {:>8} {:>18} {:>7}",
+            n + 1,
+            "bare EVALSHA",
+            round.roof.rate,
+            "",
+            ms(&round.roof.latency, 0.99),
+            "",
+            "",
+            ""
         ));
-        report
-            .figure(format!("{}_requests_per_sec", m.mode), m.requests_per_sec)
-            .figure(format!("{}_p50_ms", m.mode), m.p50_ms)
-            .figure(format!("{}_p99_ms", m.mode), m.p99_ms)
-            .check(format!("{}_issued_exactly_the_stock", m.mode), m.exact);
-        if let Some(after) = m.persisted_after_burst_secs {
-            report.figure(format!("{}_persisted_after_burst_secs", m.mode), after);
+        for m in &round.modes {
+            let persisted = m
+                .persisted_after_burst_secs
+                .map_or("never".to_owned(), |t| format!("{t:.2} s"));
+            report.line(format!(
+                "  {:>5} {:<14} {:>12.0} {:>9.1} {:>9.1} {:>8} {:>18} {:>7}",
+                n + 1,
+                m.mode,
+                m.requests_per_sec,
+                m.p50_ms,
+                m.p99_ms,
+                m.issued,
+                persisted,
+                if m.exact { "yes" } else { "NO" }
+            ));
         }
-    }
-    let cpu_rows = std::iter::once(("bare EVALSHA", "bare_evalsha", roof_cpu, true))
-        .chain(modes.iter().map(|m| (m.mode, m.mode, m.cpu, false)));
-    for (label, name, cpu, is_ceiling) in cpu_rows {
-        let Some(cpu) = cpu else { continue };
-        report.line(cpu.line(label));
-        let figures = [
-            ("cpu_us_per_request", cpu.process_us),
-            ("redis_cpu_us_per_request", cpu.redis_us),
-            ("rest_of_box_cpu_us_per_request", cpu.rest_us),
-        ];
-        for (figure, value) in figures {
-            let name = format!("{name}_{figure}");
-            if is_ceiling {
-                report.ceiling(name, value);
-            } else {
-                report.figure(name, value);
+        let cpu_rows = std::iter::once(("bare EVALSHA", round.roof_cpu))
+            .chain(round.modes.iter().map(|m| (m.mode, m.cpu)));
+        for (label, cpu) in cpu_rows {
+            if let Some(cpu) = cpu {
+                report.line(format!("  {:>5} {}", n + 1, cpu.line(label)));
             }
         }
     }
-    let rate = |name: &str| modes.iter().find(|m| m.mode == name);
-    if let Some(gate) = rate("gate") {
-        report.ratio("gate_vs_bare_evalsha", gate.requests_per_sec, roof.rate);
+    mode_figures(&mut report, rounds);
+    if rounds.iter().all(|r| r.mode("gate").is_some()) {
+        let against_roof = round_ratios(rounds, |r| {
+            (
+                r.mode("gate").map_or(0.0, |g| g.requests_per_sec),
+                r.roof.rate,
+            )
+        });
+        report.ratio_of_rounds("gate_vs_bare_evalsha", &against_roof);
         report
             .goal("gate_vs_bare_evalsha", Goal::AtLeast(0.7))
             .goal("gate_p99_ms", Goal::AtMost(50.0));
-        if gate.persisted_after_burst_secs.is_some() {
+        if report.has_figure("gate_persisted_after_burst_secs") {
             report.goal("gate_persisted_after_burst_secs", Goal::AtMost(2.0));
         }
-        if let Some(db) = rate("db-lock") {
-            report.ratio(
-                "gate_vs_db_lock",
-                gate.requests_per_sec,
-                db.requests_per_sec,
-            );
+        if rounds.iter().all(|r| r.mode("db-lock").is_some()) {
+            let against_lock = round_ratios(rounds, |r| {
+                let rate = |name| r.mode(name).map_or(0.0, |m| m.requests_per_sec);
+                (rate("gate"), rate("db-lock"))
+            });
+            report.ratio_of_rounds("gate_vs_db_lock", &against_lock);
             // Over loopback a lock held across round trips costs little; a
             // network hop is where the naive design falls behind.
             let goal = if args.network_delay_ms > 0.0 {
@@ -378,6 +399,62 @@ fn closed_report(
         }
     }
     report
+}
+
+/// Each mode's figures as the median over the rounds (the worst round for
+/// how long persisting took), its check passed only if every round's did.
+fn mode_figures(report: &mut Report, rounds: &[Round]) {
+    let Some(first) = rounds.first() else { return };
+    let names = first.modes.iter().map(|m| m.mode);
+    let cpu_names =
+        std::iter::once(("bare_evalsha", None)).chain(names.clone().map(|n| (n, Some(n))));
+    for mode in names {
+        let of = |value: fn(&ModeResult) -> f64| {
+            median(rounds.iter().filter_map(|r| r.mode(mode)).map(value))
+        };
+        report
+            .figure(
+                format!("{mode}_requests_per_sec"),
+                of(|m| m.requests_per_sec),
+            )
+            .figure(format!("{mode}_p50_ms"), of(|m| m.p50_ms))
+            .figure(format!("{mode}_p99_ms"), of(|m| m.p99_ms))
+            .check(
+                format!("{mode}_issued_exactly_the_stock"),
+                rounds.iter().all(|r| r.mode(mode).is_some_and(|m| m.exact)),
+            );
+        let persisted: Option<Vec<f64>> = rounds
+            .iter()
+            .map(|r| r.mode(mode).and_then(|m| m.persisted_after_burst_secs))
+            .collect();
+        if let Some(worst) = persisted.and_then(|all| all.into_iter().reduce(f64::max)) {
+            report.figure(format!("{mode}_persisted_after_burst_secs"), worst);
+        }
+    }
+    for (name, mode) in cpu_names {
+        let cpu_of = |r: &Round| match mode {
+            None => r.roof_cpu,
+            Some(mode) => r.mode(mode).and_then(|m| m.cpu),
+        };
+        let Some(cpus) = rounds.iter().map(cpu_of).collect::<Option<Vec<_>>>() else {
+            continue;
+        };
+        let Some(first) = cpus.first() else { continue };
+        for (index, (figure, _)) in first.figures().into_iter().enumerate() {
+            let value = median(cpus.iter().map(|cpu| cpu.figures()[index].1));
+            let name = format!("{name}_{figure}");
+            if mode.is_none() {
+                report.ceiling(name, value);
+            } else {
+                report.figure(name, value);
+            }
+        }
+    }
+}
+
+/// `(numerator, denominator)` of each round.
+fn round_ratios(rounds: &[Round], pair: impl Fn(&Round) -> (f64, f64)) -> Vec<(f64, f64)> {
+    rounds.iter().map(pair).collect()
 }
 
 fn open_report(report: &mut Report, load: &open_model::OpenLoad, closed_gate: f64, stock: u64) {

@@ -104,13 +104,30 @@ impl Report {
 
     /// Records `numerator ÷ denominator` as the ratio `name`; its value.
     pub fn ratio(&mut self, name: impl Into<String>, numerator: f64, denominator: f64) -> f64 {
-        let value = if denominator > 0.0 {
-            numerator / denominator
-        } else {
-            0.0
-        };
+        let value = quotient(numerator, denominator);
         self.ratios.insert(name.into(), value);
         value
+    }
+
+    /// Records the median over rounds of `numerator ÷ denominator` as the
+    /// ratio `name` and, for more than one round, the lowest and the
+    /// highest round's as `name_lowest_round` and `name_highest_round`;
+    /// the median.
+    pub fn ratio_of_rounds(&mut self, name: &str, rounds: &[(f64, f64)]) -> f64 {
+        let each: Vec<f64> = rounds.iter().map(|&(n, d)| quotient(n, d)).collect();
+        let middle = median(each.iter().copied());
+        self.ratios.insert(name.to_owned(), middle);
+        if each.len() > 1 {
+            let lowest = each.iter().copied().fold(f64::INFINITY, f64::min);
+            let highest = each.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            self.ratios.insert(format!("{name}_lowest_round"), lowest);
+            self.ratios.insert(format!("{name}_highest_round"), highest);
+        }
+        middle
+    }
+
+    pub fn has_figure(&self, name: &str) -> bool {
+        self.figures.contains_key(name)
     }
 
     /// A goal on the ratio or figure `on` (which must be recorded already).
@@ -185,6 +202,28 @@ impl Report {
     }
 }
 
+/// `numerator ÷ denominator`, 0 over nothing (a ceiling that did not run
+/// is no reason for an infinite ratio).
+fn quotient(numerator: f64, denominator: f64) -> f64 {
+    if denominator > 0.0 {
+        numerator / denominator
+    } else {
+        0.0
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count);
+/// NaN for none.
+pub fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
 /// Prints `reports` as JSON (one object, or an array for several) or as
 /// tables, and fails when any correctness check failed.
 pub fn print(reports: &[Report], json: bool) -> anyhow::Result<()> {
@@ -238,6 +277,21 @@ mod tests {
         assert!(!report.passed());
         let error = print(&[report], true).unwrap_err().to_string();
         assert!(error.contains("t: conserved"), "{error}");
+    }
+
+    #[test]
+    fn a_ratio_of_rounds_is_the_median_rounds_beside_the_lowest_and_highest() {
+        let mut report = Report::new("t");
+        let median = report.ratio_of_rounds("r", &[(60.0, 100.0), (45.0, 100.0), (83.0, 100.0)]);
+        assert_eq!(median, 0.6);
+        assert_eq!(report.ratios["r"], 0.6);
+        assert_eq!(report.ratios["r_lowest_round"], 0.45);
+        assert_eq!(report.ratios["r_highest_round"], 0.83);
+        let mut one = Report::new("t");
+        one.ratio_of_rounds("r", &[(1.0, 2.0)]);
+        assert_eq!(one.ratios.len(), 1, "one round has no spread to show");
+        assert_eq!(super::median([4.0, 1.0, 3.0, 2.0].into_iter()), 2.5);
+        assert!(super::median(std::iter::empty()).is_nan());
     }
 
     #[test]
