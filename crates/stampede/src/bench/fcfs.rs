@@ -71,7 +71,9 @@ pub struct FcfsBenchArgs {
     /// on fresh policies: ratios are taken within a round (the ceiling and
     /// the gate minutes apart, not the box's mood of another hour) and the
     /// median round's is reported beside the lowest and the highest.
-    /// One instance only (`--instances 1`).
+    /// The queue mode runs in the first round only (its consumer is still
+    /// deciding that round's losers afterwards). One instance only
+    /// (`--instances 1`).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// Print the report as JSON instead of the table.
@@ -278,6 +280,12 @@ pub async fn run(mut settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<
         .await?;
         let mut results = Vec::new();
         for &mode in &modes {
+            // The queue's consumer decides every queued request in order,
+            // losers too, long after the burst: a second round's would wait
+            // behind the first's, so the queue runs in the first round only.
+            if mode == Mode::Queue && !rounds.is_empty() {
+                continue;
+            }
             results.push(run_mode(&app, &http, &tokens, &args, mode).await?);
         }
         rounds.push(Round {
@@ -401,17 +409,14 @@ fn closed_report(args: &FcfsBenchArgs, rounds: &[Round]) -> Report {
     report
 }
 
-/// Each mode's figures as the median over the rounds (the worst round for
-/// how long persisting took), its check passed only if every round's did.
+/// Each mode's figures as the median over the rounds it ran in (the worst
+/// round for how long persisting took), its check passed only if every
+/// one of them passed; the same for the CPU per request.
 fn mode_figures(report: &mut Report, rounds: &[Round]) {
     let Some(first) = rounds.first() else { return };
-    let names = first.modes.iter().map(|m| m.mode);
-    let cpu_names =
-        std::iter::once(("bare_evalsha", None)).chain(names.clone().map(|n| (n, Some(n))));
-    for mode in names {
-        let of = |value: fn(&ModeResult) -> f64| {
-            median(rounds.iter().filter_map(|r| r.mode(mode)).map(value))
-        };
+    for mode in first.modes.iter().map(|m| m.mode) {
+        let runs: Vec<&ModeResult> = rounds.iter().filter_map(|r| r.mode(mode)).collect();
+        let of = |value: fn(&ModeResult) -> f64| median(runs.iter().map(|m| value(m)));
         report
             .figure(
                 format!("{mode}_requests_per_sec"),
@@ -421,33 +426,31 @@ fn mode_figures(report: &mut Report, rounds: &[Round]) {
             .figure(format!("{mode}_p99_ms"), of(|m| m.p99_ms))
             .check(
                 format!("{mode}_issued_exactly_the_stock"),
-                rounds.iter().all(|r| r.mode(mode).is_some_and(|m| m.exact)),
+                runs.iter().all(|m| m.exact),
             );
-        let persisted: Option<Vec<f64>> = rounds
-            .iter()
-            .map(|r| r.mode(mode).and_then(|m| m.persisted_after_burst_secs))
-            .collect();
+        let persisted: Option<Vec<f64>> =
+            runs.iter().map(|m| m.persisted_after_burst_secs).collect();
         if let Some(worst) = persisted.and_then(|all| all.into_iter().reduce(f64::max)) {
             report.figure(format!("{mode}_persisted_after_burst_secs"), worst);
         }
+        let cpus: Vec<CpuPerRequest> = runs.iter().filter_map(|m| m.cpu).collect();
+        cpu_figures(report, mode, &cpus, false);
     }
-    for (name, mode) in cpu_names {
-        let cpu_of = |r: &Round| match mode {
-            None => r.roof_cpu,
-            Some(mode) => r.mode(mode).and_then(|m| m.cpu),
-        };
-        let Some(cpus) = rounds.iter().map(cpu_of).collect::<Option<Vec<_>>>() else {
-            continue;
-        };
-        let Some(first) = cpus.first() else { continue };
-        for (index, (figure, _)) in first.figures().into_iter().enumerate() {
-            let value = median(cpus.iter().map(|cpu| cpu.figures()[index].1));
-            let name = format!("{name}_{figure}");
-            if mode.is_none() {
-                report.ceiling(name, value);
-            } else {
-                report.figure(name, value);
-            }
+    let roof_cpus: Vec<CpuPerRequest> = rounds.iter().filter_map(|r| r.roof_cpu).collect();
+    cpu_figures(report, "bare_evalsha", &roof_cpus, true);
+}
+
+/// The median CPU per request of `cpus` under `{name}_…`, as ceilings or
+/// figures.
+fn cpu_figures(report: &mut Report, name: &str, cpus: &[CpuPerRequest], ceiling: bool) {
+    let Some(first) = cpus.first() else { return };
+    for (index, (figure, _)) in first.figures().into_iter().enumerate() {
+        let value = median(cpus.iter().map(|cpu| cpu.figures()[index].1));
+        let name = format!("{name}_{figure}");
+        if ceiling {
+            report.ceiling(name, value);
+        } else {
+            report.figure(name, value);
         }
     }
 }
