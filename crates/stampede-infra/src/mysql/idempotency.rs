@@ -38,6 +38,8 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
 /// that had committed before dying is refused by the rerun, not repeated.
 pub const ABANDONED_AFTER_SECS: i64 = 30;
 
+/// Claims (`user_id`, `key`) for the request fingerprinted `hash`: run it,
+/// replay its answer, or refuse (see [`Claim`]).
 pub async fn claim(
     pool: &MySqlPool,
     user_id: u64,
@@ -45,6 +47,11 @@ pub async fn claim(
     hash: &str,
     ttl_secs: u64,
 ) -> Result<Claim, sqlx::Error> {
+    // A new key, the usual case, is claimed by the insert alone: one
+    // statement. The rest runs only for a key the table already holds.
+    if insert_claim(pool, user_id, key, hash, ttl_secs).await? {
+        return Ok(Claim::Run);
+    }
     let now = Utc::now();
     let taken_over = sqlx::query(
         "UPDATE idempotency_keys SET created_at = ? \
@@ -63,27 +70,16 @@ pub async fn claim(
         return Ok(Claim::Run);
     }
     // An expired key is forgotten, so the key can be used afresh.
-    sqlx::query(
+    let expired = sqlx::query(
         "DELETE FROM idempotency_keys WHERE user_id = ? AND idempotency_key = ? AND expires_at < ?",
     )
     .bind(user_id)
     .bind(key)
     .bind(now.naive_utc())
     .execute(pool)
-    .await?;
-    let inserted = sqlx::query(
-        "INSERT IGNORE INTO idempotency_keys (user_id, idempotency_key, request_hash, created_at, expires_at) \
-         VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(user_id)
-    .bind(key)
-    .bind(hash)
-    .bind(now.naive_utc())
-    .bind((now + Duration::seconds(ttl_secs as i64)).naive_utc())
-    .execute(pool)
     .await?
     .rows_affected();
-    if inserted == 1 {
+    if expired == 1 && insert_claim(pool, user_id, key, hash, ttl_secs).await? {
         return Ok(Claim::Run);
     }
     let stored: Option<(String, Option<u16>, Option<String>)> = sqlx::query_as(
@@ -100,6 +96,31 @@ pub async fn claim(
         Some((_, Some(status), Some(body))) => Claim::Replay { status, body },
         Some(_) => Claim::InProgress,
     })
+}
+
+/// Inserts the claim on (`user_id`, `key`) unless the key is held; whether
+/// this call inserted it (the primary key decides between racing callers).
+async fn insert_claim(
+    pool: &MySqlPool,
+    user_id: u64,
+    key: &str,
+    hash: &str,
+    ttl_secs: u64,
+) -> Result<bool, sqlx::Error> {
+    let now = Utc::now();
+    let inserted = sqlx::query(
+        "INSERT IGNORE INTO idempotency_keys (user_id, idempotency_key, request_hash, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(user_id)
+    .bind(key)
+    .bind(hash)
+    .bind(now.naive_utc())
+    .bind((now + Duration::seconds(ttl_secs as i64)).naive_utc())
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 /// Stores the response of the request that ran.

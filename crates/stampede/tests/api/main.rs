@@ -18,6 +18,7 @@ mod fcfs_claims;
 mod fcfs_failures;
 mod helpers;
 mod http;
+mod idempotency_claims;
 mod idempotency_pruning;
 mod identity_provider;
 mod openapi_contract;
