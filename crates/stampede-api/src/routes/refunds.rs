@@ -4,7 +4,7 @@
 
 use crate::auth::{AuthUser, Role};
 use crate::error::{ApiError, ApiPath, ErrorBody, ErrorCode, JsonBody};
-use crate::idempotency::{once, parse_json, IdempotencyKeyHeader};
+use crate::idempotency::{self, once, parse_json, IdempotencyKeyHeader};
 use crate::responses::{self, Authed, Idempotent, PathIds, Unavailable};
 use crate::AppState;
 use axum::extract::State;
@@ -54,6 +54,11 @@ pub async fn refund(
     JsonBody(body): JsonBody,
 ) -> Response {
     let path = format!("POST /payments/{payment_id}/refunds");
+    // `once` runs the work only with a valid key (or none).
+    let request_key = headers
+        .get(idempotency::HEADER)
+        .and_then(|key| key.to_str().ok())
+        .map(|key| format!("{}:{key}", user.user_id));
     once(&state, user.user_id, &headers, &[path.as_bytes(), &body], || async {
         let request: RefundBody = parse_json(&body)?;
         let reason = RefundReason::parse(&request.reason)
@@ -65,6 +70,7 @@ pub async fn refund(
                 by: refunder(user),
                 amount: request.amount,
                 reason: reason.as_str(),
+                request_key: request_key.as_deref(),
             })
             .await?;
         metrics::counter!("stampede_refunds_requested_total", "method" => refund.method.as_str(),

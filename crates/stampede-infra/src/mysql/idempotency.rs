@@ -34,8 +34,10 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
 /// A first request still unanswered after this long died with its process
 /// (`kill -9`, a crash): its key is taken over and the request runs again,
 /// instead of answering "in progress" until the key expires. The work it
-/// guards is itself conditional (an order is paid at most once), so a run
-/// that had committed before dying is refused by the rerun, not repeated.
+/// guards is itself conditional (an order is paid at most once; a refund
+/// carries its request's key, unique per payment), so a run that had
+/// committed before dying is refused or answered by the rerun, not
+/// repeated.
 pub const ABANDONED_AFTER_SECS: i64 = 30;
 
 /// Claims (`user_id`, `key`) for the request fingerprinted `hash`: run it,

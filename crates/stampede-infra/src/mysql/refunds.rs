@@ -60,6 +60,9 @@ pub struct RefundRequest<'a> {
     /// `None`: everything still refundable.
     pub amount: Option<u64>,
     pub reason: &'a str,
+    /// The request's `{user id}:{Idempotency-Key}`, if it has one: a rerun
+    /// of the same request answers the refund it made instead of a second.
+    pub request_key: Option<&'a str>,
 }
 
 const REFUND_COLUMNS: &str = "SELECT r.id, r.payment_id, r.user_id, r.amount, r.reason, r.status, \
@@ -105,6 +108,22 @@ async fn find_on(
         .fetch_optional(conn)
         .await?;
     row.map(refund).transpose()
+}
+
+/// The refund of `payment_id` that the request `request_key` made.
+async fn made_by_request(
+    conn: &mut MySqlConnection,
+    payment_id: u64,
+    request_key: &str,
+) -> Result<Refund, RefundError> {
+    let row: RefundRow = sqlx::query_as(&format!(
+        "{REFUND_COLUMNS} WHERE r.payment_id = ? AND r.request_key = ?"
+    ))
+    .bind(payment_id)
+    .bind(request_key)
+    .fetch_one(conn)
+    .await?;
+    Ok(refund(row)?)
 }
 
 /// The refunds of payment `payment_id`, oldest first.
@@ -217,21 +236,32 @@ pub(crate) async fn write_refund_on(
     let decision = payment.decide(request.by, request.amount)?;
     // As DATETIME(3) keeps it, so the refund answered is the one stored.
     let now = Utc::now().trunc_subsecs(3);
-    let refund_id = sqlx::query(
-        "INSERT INTO refunds (payment_id, user_id, amount, reason, requested_by, status, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    let inserted = sqlx::query(
+        "INSERT INTO refunds (payment_id, user_id, amount, reason, requested_by, request_key, status, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(payment.payment_id)
     .bind(payment.payer_id)
     .bind(decision.amount)
     .bind(request.reason)
     .bind(request.by.kind())
+    .bind(request.request_key)
     .bind(decision.status.as_str())
     .bind(now.naive_utc())
     .bind(now.naive_utc())
     .execute(&mut *conn)
-    .await?
-    .last_insert_id();
+    .await;
+    let refund_id = match inserted {
+        Ok(done) => done.last_insert_id(),
+        // This request already made its refund (its first run died before
+        // the answer was stored): that refund is the answer, nothing more
+        // is written.
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            let key = request.request_key.unwrap_or_default();
+            return made_by_request(conn, payment.payment_id, key).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     let written = Refund {
         id: refund_id,
         payment_id: payment.payment_id,

@@ -178,6 +178,7 @@ async fn a_refund_left_pending_is_finished_by_the_reconciler() {
             by: Refunder::User(64),
             amount: None,
             reason: "returned",
+            request_key: None,
         },
     )
     .await

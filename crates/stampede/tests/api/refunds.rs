@@ -7,6 +7,7 @@ use crate::box_office::{admitted, balance, buy, grant_points, hold, on_sale, pay
 use crate::helpers::*;
 use crate::payments::{product, scalar};
 use stampede_api::auth::Role;
+use stampede_infra::mysql::idempotency;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -247,6 +248,52 @@ async fn a_replayed_refund_answers_the_same_and_refunds_once() {
     assert_eq!(first.0, 201);
     assert_eq!(first, again);
     assert_eq!(balance(&app, user).await, 10_000 - 1000 + 300);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_refund_whose_first_run_died_before_its_answer_was_stored_is_not_made_twice() {
+    let app = spawn_app().await;
+    let user = 7006;
+    grant_points(&app, user, 10_000).await;
+    let option = product(&app, 1, 5, None).await[0];
+    let order = order(&app, user, option, 1, &[]).await;
+    let payment = pay_points(&app, user, order).await;
+    let token = app.token(user, Role::User);
+    let first = refund(&app, &token, payment, Some(300), Some("died-key")).await;
+    assert_eq!(first.0, 201);
+    // As if the process died after the refund committed and before the
+    // answer was stored, long enough ago for the claim to be taken over.
+    sqlx::query(
+        "UPDATE idempotency_keys SET response_status = NULL, response_body = NULL, \
+         created_at = created_at - INTERVAL ? SECOND WHERE user_id = ? AND idempotency_key = 'died-key'",
+    )
+    .bind(idempotency::ABANDONED_AFTER_SECS + 1)
+    .bind(user)
+    .execute(&app.infra.pool)
+    .await
+    .unwrap();
+    let rerun = refund(&app, &token, payment, Some(300), Some("died-key")).await;
+    assert_eq!(
+        rerun, first,
+        "the rerun answers the refund the first run made"
+    );
+    assert_eq!(
+        balance(&app, user).await,
+        10_000 - 1000 + 300,
+        "refunded once"
+    );
+    let listed: serde_json::Value = app
+        .get(&format!("/payments/{payment}/refunds"), Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["refunds"].as_array().unwrap().len(), 1);
+    // Another key is another request: a second partial refund is made.
+    let second = refund(&app, &token, payment, Some(300), Some("other-key")).await;
+    assert_eq!(second.0, 201);
+    assert_ne!(second.1["id"], first.1["id"]);
     app.stop().await;
 }
 

@@ -206,6 +206,7 @@ async fn refund_unfulfilled(
         by: Refunder::System,
         amount: None,
         reason: &format!("LATE_PAYMENT: {reason}"),
+        request_key: None,
     };
     write_refund_on(conn, outbox, request)
         .await
