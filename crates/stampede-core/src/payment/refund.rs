@@ -128,9 +128,6 @@ impl RefundReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefundDecision {
     pub amount: u64,
-    /// Once this refund succeeds nothing is left to refund: what the
-    /// payment bought goes back (see [`Restitution`]).
-    pub completes: bool,
     /// What it is written as: a points refund is SUCCEEDED at once (the
     /// balance is credited in the same transaction); a card refund is
     /// PENDING until the PG answers.
@@ -189,7 +186,6 @@ impl RefundablePayment {
         }
         Ok(RefundDecision {
             amount: requested,
-            completes: requested == refundable,
             status: match self.method {
                 PaymentMethod::Points => RefundStatus::Succeeded,
                 PaymentMethod::Card => RefundStatus::Pending,
@@ -320,14 +316,13 @@ mod tests {
             first,
             RefundDecision {
                 amount: 400,
-                completes: false,
                 status: RefundStatus::Succeeded
             }
         );
-        let last = paid(1000, 400)
-            .decide(Refunder::User(7), Some(600))
-            .unwrap();
-        assert!(last.completes);
+        assert!(!paid(1000, 0).refunded_entirely_by(first.amount));
+        let after_first = paid(1000, 400);
+        let last = after_first.decide(Refunder::User(7), Some(600)).unwrap();
+        assert!(after_first.refunded_entirely_by(last.amount));
     }
 
     #[test]
@@ -337,10 +332,10 @@ mod tests {
             rest,
             RefundDecision {
                 amount: 750,
-                completes: true,
                 status: RefundStatus::Succeeded
             }
         );
+        assert!(paid(1000, 250).refunded_entirely_by(rest.amount));
     }
 
     #[test]
