@@ -30,6 +30,15 @@ pub(crate) async fn order(
         .unwrap()
 }
 
+/// `user` given 10,000 points pays for one unit of a new 1,000-point
+/// product (five in stock); the order and the payment.
+async fn one_unit_paid_in_points(app: &TestApp, user: u64) -> (u64, u64) {
+    grant_points(app, user, 10_000).await;
+    let option = product(app, 1, 5, None).await[0];
+    let order = order(app, user, option, 1, &[]).await;
+    (order, pay_points(app, user, order).await)
+}
+
 /// Pays `order` with points; the payment id.
 pub(crate) async fn pay_points(app: &TestApp, user: u64, order: u64) -> u64 {
     let response = app
@@ -207,10 +216,7 @@ async fn partial_refunds_add_up_and_the_last_gives_back_stock_and_coupons() {
 async fn two_concurrent_refunds_beyond_the_amount_one_succeeds() {
     let app = spawn_app().await;
     let user = 7002;
-    grant_points(&app, user, 10_000).await;
-    let option = product(&app, 1, 5, None).await[0];
-    let order = order(&app, user, option, 1, &[]).await;
-    let payment = pay_points(&app, user, order).await;
+    let (_, payment) = one_unit_paid_in_points(&app, user).await;
     let token = app.token(user, Role::User);
     // 1000 captured; two refunds of 600 at once.
     let (a, b) = tokio::join!(
@@ -238,10 +244,7 @@ async fn two_concurrent_refunds_beyond_the_amount_one_succeeds() {
 async fn a_replayed_refund_answers_the_same_and_refunds_once() {
     let app = spawn_app().await;
     let user = 7003;
-    grant_points(&app, user, 10_000).await;
-    let option = product(&app, 1, 5, None).await[0];
-    let order = order(&app, user, option, 1, &[]).await;
-    let payment = pay_points(&app, user, order).await;
+    let (_, payment) = one_unit_paid_in_points(&app, user).await;
     let token = app.token(user, Role::User);
     let first = refund(&app, &token, payment, Some(300), Some("refund-key-1")).await;
     let again = refund(&app, &token, payment, Some(300), Some("refund-key-1")).await;
@@ -255,10 +258,7 @@ async fn a_replayed_refund_answers_the_same_and_refunds_once() {
 async fn a_refund_whose_first_run_died_before_its_answer_was_stored_is_not_made_twice() {
     let app = spawn_app().await;
     let user = 7006;
-    grant_points(&app, user, 10_000).await;
-    let option = product(&app, 1, 5, None).await[0];
-    let order = order(&app, user, option, 1, &[]).await;
-    let payment = pay_points(&app, user, order).await;
+    let (_, payment) = one_unit_paid_in_points(&app, user).await;
     let token = app.token(user, Role::User);
     let first = refund(&app, &token, payment, Some(300), Some("died-key")).await;
     assert_eq!(first.0, 201);
@@ -301,10 +301,7 @@ async fn a_refund_whose_first_run_died_before_its_answer_was_stored_is_not_made_
 async fn only_the_payer_or_an_admin_refunds_and_bad_input_is_a_4xx() {
     let app = spawn_app().await;
     let user = 7004;
-    grant_points(&app, user, 10_000).await;
-    let option = product(&app, 1, 5, None).await[0];
-    let order = order(&app, user, option, 1, &[]).await;
-    let payment = pay_points(&app, user, order).await;
+    let (order, payment) = one_unit_paid_in_points(&app, user).await;
 
     let stranger = app.token(7999, Role::User);
     let (status, body) = refund(&app, &stranger, payment, Some(100), None).await;
