@@ -256,10 +256,10 @@ pub(crate) async fn write_refund_on(
         // This request already made its refund (its first run died before
         // the answer was stored): that refund is the answer, nothing more
         // is written.
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            let key = request.request_key.unwrap_or_default();
-            return made_by_request(conn, payment.payment_id, key).await;
-        }
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => match request.request_key {
+            Some(key) => return made_by_request(conn, payment.payment_id, key).await,
+            None => return Err(sqlx::Error::Database(e).into()),
+        },
         Err(e) => return Err(e.into()),
     };
     let written = Refund {

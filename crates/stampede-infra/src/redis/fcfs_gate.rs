@@ -94,7 +94,7 @@ impl FcfsGate {
     }
 
     fn key(&self, pool: PoolRef, part: &str) -> String {
-        self.base(pool) + part
+        pool_key(&self.base(pool), part)
     }
 
     fn token_key(&self, pool: PoolRef, user_id: u64) -> String {
@@ -293,6 +293,11 @@ pub struct LedgerStats {
     pub revoked: u64,
 }
 
+/// The key `part` under a pool's key prefix `base`.
+fn pool_key(base: &str, part: &str) -> String {
+    [base, part].concat()
+}
+
 /// The entry-token key of `user_id` under a pool's key prefix `base`.
 fn token_key(base: &str, user_id: u64) -> String {
     format!("{base}token:{user_id}")
@@ -317,14 +322,13 @@ impl Gate for FcfsGate {
         // The request path: the pool's key prefix is formatted once, not
         // once per key.
         let base = self.base(pool);
-        let key = |part: &str| [base.as_str(), part].concat();
         let (code, ordinal, remaining): (i64, i64, i64) = TAKE
-            .key(key("stock"))
-            .key(key("marks"))
-            .key(key("meta"))
+            .key(pool_key(&base, "stock"))
+            .key(pool_key(&base, "marks"))
+            .key(pool_key(&base, "meta"))
             .key(token_key(&base, user_id))
-            .key(key("claims"))
-            .key(key("open_claims"))
+            .key(pool_key(&base, "claims"))
+            .key(pool_key(&base, "open_claims"))
             .arg(user_id)
             .arg(now_ms)
             .arg(per_user_limit)

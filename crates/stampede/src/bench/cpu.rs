@@ -8,6 +8,7 @@
 //! ticks, which Linux always reports as 100 a second to user space.
 
 use super::redis_info;
+use super::report::median;
 use stampede_infra::redis::RedisConnection;
 
 const TICKS_PER_SEC: f64 = 100.0;
@@ -53,6 +54,16 @@ impl CpuMark {
 }
 
 impl CpuPerRequest {
+    /// Each share's median over `runs`; `None` for none.
+    pub fn median(runs: &[CpuPerRequest]) -> Option<CpuPerRequest> {
+        let of = |share: fn(&CpuPerRequest) -> f64| median(runs.iter().map(share));
+        (!runs.is_empty()).then(|| CpuPerRequest {
+            process_us: of(|c| c.process_us),
+            redis_us: of(|c| c.redis_us),
+            rest_us: of(|c| c.rest_us),
+        })
+    }
+
     /// The three shares under their report names (`{bench}_{name}`).
     pub fn figures(&self) -> [(&'static str, f64); 3] {
         [
@@ -110,6 +121,23 @@ mod tests {
         std::hint::black_box(x);
         assert!(process_secs().unwrap() > process);
         assert!(box_busy_secs().unwrap() > busy);
+    }
+
+    #[test]
+    fn the_median_of_runs_is_taken_share_by_share() {
+        let run = |process_us, redis_us, rest_us| CpuPerRequest {
+            process_us,
+            redis_us,
+            rest_us,
+        };
+        let middle = CpuPerRequest::median(&[
+            run(50.0, 4.0, 1.0),
+            run(30.0, 6.0, 3.0),
+            run(40.0, 5.0, 9.0),
+        ])
+        .unwrap();
+        assert_eq!(middle.figures().map(|(_, value)| value), [40.0, 5.0, 3.0]);
+        assert!(CpuPerRequest::median(&[]).is_none());
     }
 
     #[test]

@@ -377,12 +377,13 @@ fn closed_report(args: &FcfsBenchArgs, rounds: &[Round]) -> Report {
     }
     mode_figures(&mut report, rounds);
     if rounds.iter().all(|r| r.mode("gate").is_some()) {
-        let against_roof = round_ratios(rounds, |r| {
-            (
-                r.mode("gate").map_or(0.0, |g| g.requests_per_sec),
-                r.roof.rate,
-            )
-        });
+        let against_roof: Vec<(f64, f64)> = rounds
+            .iter()
+            .map(|r| {
+                let gate = r.mode("gate").map_or(0.0, |g| g.requests_per_sec);
+                (gate, r.roof.rate)
+            })
+            .collect();
         report.ratio_of_rounds("gate_vs_bare_evalsha", &against_roof);
         report
             .goal("gate_vs_bare_evalsha", Goal::AtLeast(0.7))
@@ -391,10 +392,13 @@ fn closed_report(args: &FcfsBenchArgs, rounds: &[Round]) -> Report {
             report.goal("gate_persisted_after_burst_secs", Goal::AtMost(2.0));
         }
         if rounds.iter().all(|r| r.mode("db-lock").is_some()) {
-            let against_lock = round_ratios(rounds, |r| {
-                let rate = |name| r.mode(name).map_or(0.0, |m| m.requests_per_sec);
-                (rate("gate"), rate("db-lock"))
-            });
+            let against_lock: Vec<(f64, f64)> = rounds
+                .iter()
+                .map(|r| {
+                    let rate = |name| r.mode(name).map_or(0.0, |m| m.requests_per_sec);
+                    (rate("gate"), rate("db-lock"))
+                })
+                .collect();
             report.ratio_of_rounds("gate_vs_db_lock", &against_lock);
             // Over loopback a lock held across round trips costs little; a
             // network hop is where the naive design falls behind.
@@ -443,9 +447,10 @@ fn mode_figures(report: &mut Report, rounds: &[Round]) {
 /// The median CPU per request of `cpus` under `{name}_…`, as ceilings or
 /// figures.
 fn cpu_figures(report: &mut Report, name: &str, cpus: &[CpuPerRequest], ceiling: bool) {
-    let Some(first) = cpus.first() else { return };
-    for (index, (figure, _)) in first.figures().into_iter().enumerate() {
-        let value = median(cpus.iter().map(|cpu| cpu.figures()[index].1));
+    let Some(middle) = CpuPerRequest::median(cpus) else {
+        return;
+    };
+    for (figure, value) in middle.figures() {
         let name = format!("{name}_{figure}");
         if ceiling {
             report.ceiling(name, value);
@@ -453,11 +458,6 @@ fn cpu_figures(report: &mut Report, name: &str, cpus: &[CpuPerRequest], ceiling:
             report.figure(name, value);
         }
     }
-}
-
-/// `(numerator, denominator)` of each round.
-fn round_ratios(rounds: &[Round], pair: impl Fn(&Round) -> (f64, f64)) -> Vec<(f64, f64)> {
-    rounds.iter().map(pair).collect()
 }
 
 fn open_report(report: &mut Report, load: &open_model::OpenLoad, closed_gate: f64, stock: u64) {
