@@ -40,15 +40,22 @@ pub use state::{AppState, SharedState, StateParts};
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
+use tower::ServiceBuilder;
 
 /// The whole application router with its middleware.
+///
+/// The middleware is given as one layer: axum wraps every route once per
+/// `layer` call and clones each wrapping per request, so two calls would
+/// cost a second boxed clone and future on every request.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.http.body_limit_bytes;
     let max_in_flight = state.http.max_in_flight;
+    let around_every_request = ServiceBuilder::new()
+        .layer(middleware::AroundRequestLayer::new(max_in_flight))
+        .layer(DefaultBodyLimit::max(body_limit));
     routes::router()
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::AroundRequestLayer::new(max_in_flight))
+        .layer(around_every_request)
         .with_state(state)
 }

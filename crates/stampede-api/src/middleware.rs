@@ -80,20 +80,13 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
+    fn call(&mut self, request: Request) -> Self::Future {
         let started = Instant::now();
-        let request_id = match request.headers().get(&REQUEST_ID) {
-            Some(id) => id.clone(),
-            None => {
-                let mut text = uuid::Uuid::encode_buffer();
-                let id = HeaderValue::from_str(
-                    uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text),
-                )
-                .expect("a UUID is a valid header value");
-                request.headers_mut().insert(REQUEST_ID, id.clone());
-                id
-            }
-        };
+        let request_id = request
+            .headers()
+            .get(&REQUEST_ID)
+            .cloned()
+            .unwrap_or_else(new_request_id);
         let method = request.method().clone();
         let route = request.extensions().get::<MatchedPath>().cloned();
         let admitted = self.in_flight.admit(route.as_ref().map(|r| r.as_str()));
@@ -142,6 +135,14 @@ where
             .instrument(span),
         )
     }
+}
+
+/// A request id for a request that came without one (UUID v4). It goes to
+/// the span and the response; no handler reads it from the request.
+fn new_request_id() -> HeaderValue {
+    let mut text = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(id).expect("a UUID is a valid header value")
 }
 
 #[cfg(test)]
