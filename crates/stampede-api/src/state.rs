@@ -40,6 +40,8 @@ pub struct SharedState {
     pub unknown_entries: moka::future::Cache<(u64, u64), ()>,
     /// The waiting queue's live-update hub (its reader is started by `serve`).
     pub queue_watch: crate::queue_watch::QueueWatch,
+    /// How gate requests ended, counted.
+    pub gate_outcomes: crate::routes::GateOutcomes,
     /// When each concert's queue opens (None: no such concert), for a
     /// second: a burst of fans joining must not read MariaDB per join.
     queue_openings: moka::future::Cache<u64, Option<DateTime<Utc>>>,
@@ -89,6 +91,7 @@ impl AppState {
                 .time_to_live(negative_ttl)
                 .build(),
             queue_watch: Default::default(),
+            gate_outcomes: Default::default(),
             queue_openings: moka::future::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(1))

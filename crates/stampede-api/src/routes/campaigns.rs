@@ -151,7 +151,7 @@ pub async fn enter(
         created_at: now,
     })
     .await;
-    let won = answer(result, PoolKind::Campaign, status)?;
+    let won = answer(result, PoolKind::Campaign, status, &state.gate_outcomes)?;
     Ok(created(EntryAnswer {
         entry_id: won.entry_id,
         campaign_id: id,

@@ -234,7 +234,12 @@ pub async fn issue(
                 expires_at,
             })
             .await;
-            let won = answer(result, PoolKind::Coupon, policy.pool.status)?;
+            let won = answer(
+                result,
+                PoolKind::Coupon,
+                policy.pool.status,
+                &state.gate_outcomes,
+            )?;
             let body = IssueAnswer::Issued {
                 issue_id: won.issue_id,
                 policy_id: id,

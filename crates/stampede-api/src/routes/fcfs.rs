@@ -5,12 +5,14 @@ use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use metrics::Counter;
 use serde::{Deserialize, Serialize};
 use stampede_core::events::DomainEvent;
 use stampede_core::fcfs::{
     record_or_revoke, Gate, GateOutcome, IssueWindow, PoolKind, PoolStatus, Take, TakeError, Taken,
 };
 use stampede_infra::kafka::PublishError;
+use std::sync::OnceLock;
 use utoipa::ToSchema;
 
 /// A window as clients send it.
@@ -54,32 +56,32 @@ where
 }
 
 /// Maps the gate flow's result to the winner or the error, counting
-/// outcomes; `status` is the pool's status in the database.
+/// outcomes in `counted`; `status` is the pool's status in the database.
 pub fn answer<W, G: std::error::Error, S: std::error::Error>(
     result: Result<Taken<W>, TakeError<G, S>>,
     kind: PoolKind,
     status: PoolStatus,
+    counted: &GateOutcomes,
 ) -> Result<W, ApiError> {
     let (outcome, answer) = match result {
-        Ok(Taken::Won(win)) => ("won", Ok(win)),
+        Ok(Taken::Won(win)) => (Outcome::Won, Ok(win)),
         Ok(Taken::Refused(refused)) => {
             let refused = refused.given(status);
             (
-                refusal_label(refused),
+                Outcome::Refused(refused),
                 Err(ApiError::refused_by_gate(refused, kind)),
             )
         }
         Err(TakeError::Gate(error)) => (
-            "gate_unavailable",
+            Outcome::GateUnavailable,
             Err(unavailable(ErrorCode::RedisUnavailable, &error)),
         ),
         Err(error) => (
-            "not_recorded",
+            Outcome::NotRecorded,
             Err(unavailable(ErrorCode::IssueUnavailable, &error)),
         ),
     };
-    metrics::counter!("stampede_fcfs_outcomes_total", "pool" => kind.as_str(), "mode" => "gate", "outcome" => outcome)
-        .increment(1);
+    counted.count(kind, outcome);
     answer
 }
 
@@ -88,15 +90,58 @@ fn unavailable(code: ErrorCode, error: &dyn std::error::Error) -> ApiError {
     ApiError::unavailable(code, "nothing was issued; please retry")
 }
 
-fn refusal_label(outcome: GateOutcome) -> &'static str {
-    match outcome {
-        GateOutcome::Won { .. } => "won",
-        GateOutcome::SoldOut => "sold_out",
-        GateOutcome::AlreadyIssued => "already_issued",
-        GateOutcome::NotOpen => "not_open",
-        GateOutcome::Closed => "closed",
-        GateOutcome::Uninitialised => "uninitialised",
-        GateOutcome::Rebuilding => "rebuilding",
+/// How a gate request ended: the `outcome` label of
+/// `stampede_fcfs_outcomes_total{mode="gate"}`.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Won,
+    Refused(GateOutcome),
+    GateUnavailable,
+    NotRecorded,
+}
+
+/// How many outcomes there are (the slots of [`GateOutcomes`]).
+const OUTCOMES: usize = 9;
+
+impl Outcome {
+    /// The label and the counter slot.
+    fn label_and_slot(self) -> (&'static str, usize) {
+        match self {
+            Self::Won | Self::Refused(GateOutcome::Won { .. }) => ("won", 0),
+            Self::Refused(GateOutcome::SoldOut) => ("sold_out", 1),
+            Self::Refused(GateOutcome::AlreadyIssued) => ("already_issued", 2),
+            Self::Refused(GateOutcome::NotOpen) => ("not_open", 3),
+            Self::Refused(GateOutcome::Closed) => ("closed", 4),
+            Self::Refused(GateOutcome::Uninitialised) => ("uninitialised", 5),
+            Self::Refused(GateOutcome::Rebuilding) => ("rebuilding", 6),
+            Self::GateUnavailable => ("gate_unavailable", 7),
+            Self::NotRecorded => ("not_recorded", 8),
+        }
+    }
+}
+
+/// The gate's outcome counters, each registered on its first use and kept:
+/// `counter!` with labels builds and looks up its key on every call, which
+/// cost a refusal (the common answer of a flash sale) as much as building
+/// its JSON body.
+#[derive(Debug, Default)]
+pub struct GateOutcomes {
+    coupon: [OnceLock<Counter>; OUTCOMES],
+    campaign: [OnceLock<Counter>; OUTCOMES],
+}
+
+impl GateOutcomes {
+    fn count(&self, kind: PoolKind, outcome: Outcome) {
+        let (label, slot) = outcome.label_and_slot();
+        let slots = match kind {
+            PoolKind::Coupon => &self.coupon,
+            PoolKind::Campaign => &self.campaign,
+        };
+        slots[slot]
+            .get_or_init(|| {
+                metrics::counter!("stampede_fcfs_outcomes_total", "pool" => kind.as_str(), "mode" => "gate", "outcome" => label)
+            })
+            .increment(1);
     }
 }
 

@@ -20,6 +20,8 @@ mod refunds;
 mod reservations;
 mod waiting_page;
 
+pub use fcfs::GateOutcomes;
+
 use crate::openapi::ApiDoc;
 use crate::AppState;
 use axum::Router;
