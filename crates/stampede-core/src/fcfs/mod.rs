@@ -46,8 +46,10 @@
 //! goes without a row (an acknowledged event is settled before any healer
 //! may revoke).
 
+mod gate_state;
 mod pool;
 
+pub use gate_state::GateState;
 pub use pool::{IssueWindow, NewPool, NotAdmitted, PoolError, PoolState, PoolStatus};
 
 use async_trait::async_trait;

@@ -553,15 +553,17 @@ async fn the_audit_finds_drift_and_repairs_redis_from_the_database() {
     assert!(report.in_agreement(), "{report}");
 
     // Redis loses its marks and gains stock (a hand-edited key, a restored snapshot).
-    let key = |part: &str| {
-        format!(
-            "{}{{fcfs:coupon:{policy}}}:{part}",
-            app.settings.redis.key_prefix
-        )
-    };
+    let pool_hash = format!(
+        "{}{{fcfs:coupon:{policy}}}:pool",
+        app.settings.redis.key_prefix
+    );
     let mut redis = app.infra.redis.clone();
-    redis.set::<_, _, ()>(key("stock"), 15).await.unwrap();
-    redis.del::<_, ()>(key("marks")).await.unwrap();
+    redis
+        .hset::<_, _, _, ()>(&pool_hash, "stock", 15)
+        .await
+        .unwrap();
+    let marks: Vec<String> = (1..=10).map(|user| format!("u:{user}")).collect();
+    redis.hdel::<_, _, ()>(&pool_hash, &marks).await.unwrap();
     let report = audit_coupons(&app.infra, policy).await.unwrap();
     assert!(!report.in_agreement());
     assert_eq!(report.stock_drift(), Some(5));

@@ -16,6 +16,7 @@ mod dlt;
 mod fcfs;
 mod fcfs_claims;
 mod fcfs_failures;
+mod fcfs_gate_reads;
 mod helpers;
 mod http;
 mod idempotency_claims;

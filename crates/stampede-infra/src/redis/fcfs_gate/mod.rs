@@ -5,15 +5,20 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `<prefix>{fcfs:<kind>:<id>}:stock` | string | units left (absent: never opened) |
-//! | `…:marks` | hash | user id → wins held |
-//! | `…:meta` | hash | `opens_ms`, `closes_ms`, `closed` |
+//! | `<prefix>{fcfs:<kind>:<id>}:pool` | hash | `stock` (units left; absent: never opened), `opens_ms`, `closes_ms`, `closed`, `rebuilding`, and `u:<user>` → that user's wins |
 //! | `…:reserved` | hash | queue mode: request id → 1 |
 //! | `…:token:<user>` | string | campaign entry token (TTL) |
 //! | `…:claims` | hash | claim id → `O\|<user>\|<instance>` (open) or `R\|<user>` (revoked) |
 //! | `…:open_claims` | sorted set | open claim ids by the time they were taken (ms) |
 //!
+//! Everything a request's answer depends on is in the one `pool` hash, so
+//! one `HMGET` reads it whole: the take script starts with that read, and a
+//! pool that refuses everyone is answered from that read alone
+//! ([`take`]).
+//!
 //! Why every taken unit ends persisted or given back: `stampede_core::fcfs`.
+
+mod take;
 
 use super::RedisConnection;
 use async_trait::async_trait;
@@ -21,27 +26,23 @@ use redis::{AsyncCommands, RedisError, Script};
 use stampede_core::fcfs::{
     Gate, GateOutcome, IssueWindow, PoolKind, PoolRef, Revocation, Take, WinnerLedger,
 };
-use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 use uuid::Uuid;
 
-static TAKE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_take.lua")));
 static REVOKE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_revoke.lua")));
+    LazyLock::new(|| Script::new(include_str!("../scripts/fcfs_revoke.lua")));
 static SETTLE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_settle.lua")));
+    LazyLock::new(|| Script::new(include_str!("../scripts/fcfs_settle.lua")));
 static RESERVE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_reserve.lua")));
+    LazyLock::new(|| Script::new(include_str!("../scripts/fcfs_reserve.lua")));
 static RELEASE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_release.lua")));
+    LazyLock::new(|| Script::new(include_str!("../scripts/fcfs_release.lua")));
 static OPEN_CLAIMS: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_open_claims.lua")));
+    LazyLock::new(|| Script::new(include_str!("../scripts/fcfs_open_claims.lua")));
 static REBUILD: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_rebuild.lua")));
-static OPEN: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/fcfs_open.lua")));
+    LazyLock::new(|| Script::new(include_str!("../scripts/fcfs_rebuild.lua")));
 
 /// Queue mode's reservation answer (the script says −1 sold out, −2 not initialised).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +70,9 @@ pub struct FcfsGate {
     /// This process's id, written into the claims it opens (the healer
     /// tells a dead instance's claims by it).
     instance: String,
+    /// Pools whose last answer here refused everyone (sold out, closed, …):
+    /// their requests are read before the script (see [`take`]).
+    refusing: Arc<RwLock<HashSet<PoolRef>>>,
 }
 
 impl FcfsGate {
@@ -84,6 +88,7 @@ impl FcfsGate {
             prefix: prefix.to_owned(),
             entry_token_ttl,
             instance: instance.to_owned(),
+            refusing: Arc::default(),
         }
     }
 
@@ -93,36 +98,40 @@ impl FcfsGate {
         format!("{}{{fcfs:{pool}}}:", self.prefix)
     }
 
+    /// The key `part` of `pool`.
     fn key(&self, pool: PoolRef, part: &str) -> String {
-        pool_key(&self.base(pool), part)
+        format!("{}{part}", self.base(pool))
     }
 
+    /// The entry-token key of `user_id` in `pool`.
     fn token_key(&self, pool: PoolRef, user_id: u64) -> String {
-        token_key(&self.base(pool), user_id)
+        format!("{}token:{user_id}", self.base(pool))
     }
 
-    /// Sets the counter to `stock` and the window; the pool starts answering.
+    /// Sets the stock and the window; the pool starts answering.
     pub async fn open(
         &self,
         pool: PoolRef,
         stock: u64,
         window: IssueWindow,
     ) -> Result<(), RedisError> {
-        OPEN.key(self.key(pool, "stock"))
-            .key(self.key(pool, "meta"))
-            .arg(stock)
-            .arg(window.opens_at().timestamp_millis())
-            .arg(window.closes_at().timestamp_millis())
-            .invoke_async::<i64>(&mut self.redis.clone())
+        let fields = [
+            ("stock", i64::try_from(stock).unwrap_or(i64::MAX)),
+            ("opens_ms", window.opens_at().timestamp_millis()),
+            ("closes_ms", window.closes_at().timestamp_millis()),
+            ("closed", 0),
+        ];
+        self.redis
+            .clone()
+            .hset_multiple(self.key(pool, "pool"), &fields)
             .await
-            .map(|_| ())
     }
 
     /// Every later request is refused as closed.
     pub async fn close(&self, pool: PoolRef) -> Result<(), RedisError> {
         self.redis
             .clone()
-            .hset::<_, _, _, ()>(self.key(pool, "meta"), "closed", "1")
+            .hset::<_, _, _, ()>(self.key(pool, "pool"), "closed", "1")
             .await
     }
 
@@ -133,7 +142,7 @@ impl FcfsGate {
         request_id: &str,
     ) -> Result<Reservation, RedisError> {
         let (code, _remaining): (i64, i64) = RESERVE
-            .key(self.key(pool, "stock"))
+            .key(self.key(pool, "pool"))
             .key(self.key(pool, "reserved"))
             .arg(request_id)
             .invoke_async(&mut self.redis.clone())
@@ -149,7 +158,7 @@ impl FcfsGate {
     /// Queue mode: gives back `request_id`'s unit (+1), at most once.
     pub async fn release(&self, pool: PoolRef, request_id: &str) -> Result<bool, RedisError> {
         let released: i64 = RELEASE
-            .key(self.key(pool, "stock"))
+            .key(self.key(pool, "pool"))
             .key(self.key(pool, "reserved"))
             .arg(request_id)
             .invoke_async(&mut self.redis.clone())
@@ -170,19 +179,26 @@ impl FcfsGate {
         self.redis.clone().get(self.token_key(pool, user_id)).await
     }
 
-    /// The counter alone (absent: never opened).
+    /// The stock alone (absent: never opened).
     pub async fn snapshot_stock(&self, pool: PoolRef) -> Result<Option<i64>, RedisError> {
-        self.redis.clone().get(self.key(pool, "stock")).await
+        self.redis
+            .clone()
+            .hget(self.key(pool, "pool"), "stock")
+            .await
     }
 
     pub async fn snapshot(&self, pool: PoolRef) -> Result<GateSnapshot, RedisError> {
         let mut redis = self.redis.clone();
-        let stock: Option<i64> = redis.get(self.key(pool, "stock")).await?;
-        let marks: HashMap<u64, u32> = redis.hgetall(self.key(pool, "marks")).await?;
+        let fields: HashMap<String, String> = redis.hgetall(self.key(pool, "pool")).await?;
         let reservations: u64 = redis.hlen(self.key(pool, "reserved")).await?;
         Ok(GateSnapshot {
-            stock,
-            marks,
+            stock: fields.get("stock").and_then(|stock| stock.parse().ok()),
+            marks: fields
+                .iter()
+                .filter_map(|(field, held)| {
+                    Some((field.strip_prefix("u:")?.parse().ok()?, held.parse().ok()?))
+                })
+                .collect(),
             reservations,
         })
     }
@@ -192,7 +208,7 @@ impl FcfsGate {
     pub async fn block(&self, pool: PoolRef) -> Result<(), RedisError> {
         self.redis
             .clone()
-            .hset::<_, _, _, ()>(self.key(pool, "meta"), "rebuilding", "1")
+            .hset::<_, _, _, ()>(self.key(pool, "pool"), "rebuilding", "1")
             .await
     }
 
@@ -200,10 +216,8 @@ impl FcfsGate {
     /// the window and whether it is closed), keeping its open claims, and
     /// unblocks it. Returns the new stock.
     pub async fn rebuild(&self, pool: PoolRef, truth: &PoolTruth) -> Result<i64, RedisError> {
-        let mut invocation = REBUILD.key(self.key(pool, "stock"));
+        let mut invocation = REBUILD.key(self.key(pool, "pool"));
         invocation
-            .key(self.key(pool, "marks"))
-            .key(self.key(pool, "meta"))
             .key(self.key(pool, "open_claims"))
             .key(self.key(pool, "claims"))
             .arg(truth.remaining)
@@ -293,63 +307,12 @@ pub struct LedgerStats {
     pub revoked: u64,
 }
 
-/// The key `part` under a pool's key prefix `base`.
-fn pool_key(base: &str, part: &str) -> String {
-    [base, part].concat()
-}
-
-/// The entry-token key of `user_id` under a pool's key prefix `base`.
-fn token_key(base: &str, user_id: u64) -> String {
-    format!("{base}token:{user_id}")
-}
-
 #[async_trait]
 impl Gate for FcfsGate {
     type Error = RedisError;
 
-    async fn try_take(&self, take: &Take) -> Result<GateOutcome, RedisError> {
-        let &Take {
-            pool,
-            claim,
-            user_id,
-            now_ms,
-            per_user_limit,
-        } = take;
-        let token_ttl = match pool.kind {
-            PoolKind::Campaign => self.entry_token_ttl.as_secs().max(1),
-            PoolKind::Coupon => 0,
-        };
-        // The request path: the pool's key prefix is formatted once, not
-        // once per key.
-        let base = self.base(pool);
-        let (code, ordinal, remaining): (i64, i64, i64) = TAKE
-            .key(pool_key(&base, "stock"))
-            .key(pool_key(&base, "marks"))
-            .key(pool_key(&base, "meta"))
-            .key(token_key(&base, user_id))
-            .key(pool_key(&base, "claims"))
-            .key(pool_key(&base, "open_claims"))
-            .arg(user_id)
-            .arg(now_ms)
-            .arg(per_user_limit)
-            .arg(token_ttl)
-            .arg(now_ms)
-            .arg(claim.to_string())
-            .arg(&self.instance)
-            .invoke_async(&mut self.redis.clone())
-            .await?;
-        Ok(match code {
-            1 => GateOutcome::Won {
-                ordinal: ordinal as u32,
-                remaining,
-            },
-            -1 => GateOutcome::SoldOut,
-            -3 => GateOutcome::NotOpen,
-            -4 => GateOutcome::Closed,
-            -5 => GateOutcome::AlreadyIssued,
-            -6 => GateOutcome::Rebuilding,
-            _ => GateOutcome::Uninitialised,
-        })
+    async fn try_take(&self, request: &Take) -> Result<GateOutcome, RedisError> {
+        take::try_take(self, request).await
     }
 
     async fn revoke(
@@ -359,8 +322,7 @@ impl Gate for FcfsGate {
         user_id: u64,
     ) -> Result<Revocation, RedisError> {
         let answer: i64 = REVOKE
-            .key(self.key(pool, "stock"))
-            .key(self.key(pool, "marks"))
+            .key(self.key(pool, "pool"))
             .key(self.key(pool, "claims"))
             .key(self.key(pool, "open_claims"))
             .key(self.token_key(pool, user_id))
