@@ -205,11 +205,15 @@ pub(super) async fn open_policy(
 }
 
 /// The ceiling: an axum handler doing one EVALSHA, served in-process; its
-/// burst and what that cost in CPU.
+/// burst and what that cost in CPU. It is sent the gate's own requests
+/// (`POST /coupons/{id}/issue` with user `n`'s bearer token, which it does
+/// not look at), so the client builds, sends and the server parses the same
+/// bytes in both runs and the ratio compares only what the servers do.
 pub(super) async fn ceiling(
     redis: &stampede_infra::redis::RedisConnection,
     key_prefix: &str,
     http: &reqwest::Client,
+    tokens: &[String],
     args: &FcfsBenchArgs,
 ) -> anyhow::Result<(Burst, Option<CpuPerRequest>)> {
     let key = format!("{key_prefix}bench-ceiling");
@@ -225,17 +229,16 @@ pub(super) async fn ceiling(
         }
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/", listener.local_addr()?);
-    let server = tokio::spawn(async move {
-        axum::serve(listener, axum::Router::new().route("/", post(handler))).await
-    });
+    let url = format!("http://{}/coupons/1/issue", listener.local_addr()?);
+    let router = axum::Router::new().route("/coupons/{id}/issue", post(handler));
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let before = CpuMark::now(redis).await;
     let result = burst(
         args.requests,
         args.concurrency,
         "bare EVALSHA",
         args.json,
-        |_| http.post(&url),
+        |n| http.post(&url).bearer_auth(&tokens[n % tokens.len()]),
     )
     .await;
     server.abort();
@@ -275,6 +278,7 @@ pub async fn run(mut settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<
             &app.infra.redis,
             &app.settings.redis.key_prefix,
             &http,
+            &tokens,
             &args,
         )
         .await?;

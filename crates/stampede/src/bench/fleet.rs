@@ -178,7 +178,14 @@ pub async fn run(settings: Settings, args: FcfsBenchArgs) -> anyhow::Result<Repo
         .map(|user| keys.issue(user, Role::User))
         .collect();
 
-    let (roof, _) = ceiling(&infra.redis, &settings.redis.key_prefix, &http, &args).await?;
+    let (roof, _) = ceiling(
+        &infra.redis,
+        &settings.redis.key_prefix,
+        &http,
+        &tokens,
+        &args,
+    )
+    .await?;
     let one = spread_burst(&infra, &settings, &http, &tokens, &args, &[&instances[0]]).await?;
     let all: Vec<&Instance> = instances.iter().collect();
     let many = spread_burst(&infra, &settings, &http, &tokens, &args, &all).await?;
