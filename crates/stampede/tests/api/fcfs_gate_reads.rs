@@ -161,3 +161,33 @@ async fn a_unit_given_back_after_the_pool_sold_out_is_taken_by_the_next_request(
     assert_eq!(snapshot.marks.get(&5), Some(&1));
     assert_eq!(snapshot.marks.get(&1), None, "the revoked mark is gone");
 }
+
+#[tokio::test]
+async fn a_field_written_by_hand_that_is_no_number_leaves_the_answer_to_the_script() {
+    let prefix = format!("t{}:", Uuid::now_v7().simple());
+    let gate = gate(&prefix).await;
+    let pool = PoolRef {
+        kind: PoolKind::Coupon,
+        id: 1,
+    };
+    let now = Utc::now();
+    let window =
+        stampede_core::fcfs::IssueWindow::new(now, now + chrono::Duration::hours(1)).unwrap();
+    gate.open(pool, 0, window).await.unwrap();
+    let now_ms = now.timestamp_millis();
+    assert_eq!(
+        gate.try_take(&take(pool, 1, now_ms)).await.unwrap(),
+        GateOutcome::SoldOut
+    );
+    // The pool is read first from now on; a flag the read cannot parse…
+    let mut redis = RedisConnection::single(&test_settings().redis.url)
+        .await
+        .unwrap();
+    let hash = format!("{prefix}{{fcfs:coupon:1}}:pool");
+    let _: () = redis.hset(&hash, "closed", "yes").await.unwrap();
+    // …is read by the script as it always did ('1' alone means closed).
+    assert_eq!(
+        gate.try_take(&take(pool, 2, now_ms)).await.unwrap(),
+        GateOutcome::SoldOut
+    );
+}

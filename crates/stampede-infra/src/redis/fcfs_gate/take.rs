@@ -28,6 +28,9 @@ use std::fmt;
 use std::sync::{LazyLock, PoisonError};
 use uuid::Uuid;
 
+/// At most this many pools are remembered as refusing everyone.
+const REMEMBERED_POOLS: usize = 10_000;
+
 static TAKE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../scripts/fcfs_take.lua")));
 
@@ -35,9 +38,16 @@ static TAKE: LazyLock<Script> =
 /// else (or when the read finds a unit to take) from the take script.
 pub(super) async fn try_take(gate: &FcfsGate, take: &Take) -> Result<GateOutcome, RedisError> {
     if gate.refused_everyone(take.pool) {
-        let state = gate.read_state(take.pool, take.user_id).await?;
-        if let Some(refused) = state.refusal(take.now_ms, take.per_user_limit) {
-            return Ok(refused);
+        match gate.read_state(take.pool, take.user_id).await {
+            Ok(state) => {
+                if let Some(refused) = state.refusal(take.now_ms, take.per_user_limit) {
+                    return Ok(refused);
+                }
+            }
+            // A field that is not a number (written by hand): the script,
+            // which reads it its own way, decides.
+            Err(error) if error.kind() == ErrorKind::TypeError => {}
+            Err(error) => return Err(error),
         }
         gate.remember(take.pool, false);
     }
@@ -57,7 +67,9 @@ impl FcfsGate {
     }
 
     /// Records whether `pool`'s last answer refused everyone (a write only
-    /// when that changes).
+    /// when that changes). Closed pools stay remembered; past
+    /// [`REMEMBERED_POOLS`] the memory starts over, which costs each pool
+    /// one script run to be remembered again.
     fn remember(&self, pool: PoolRef, refusing: bool) {
         if self.refused_everyone(pool) == refusing {
             return;
@@ -67,14 +79,15 @@ impl FcfsGate {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if refusing {
+            if pools.len() >= REMEMBERED_POOLS {
+                pools.clear();
+            }
             pools.insert(pool);
         } else {
             pools.remove(&pool);
         }
     }
-}
 
-impl FcfsGate {
     /// What `pool`'s gate holds for `user_id`, read in one step: the pool
     /// hash's fields an answer depends on, the caller's wins among them.
     pub async fn read_state(&self, pool: PoolRef, user_id: u64) -> Result<GateState, RedisError> {
