@@ -13,7 +13,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stampede_core::campaign::{Campaign, CampaignEntrySucceeded, NewCampaign, ENTRIES_PER_USER};
-use stampede_core::fcfs::{PoolKind, PoolRef, PoolStatus, Take};
+use stampede_core::fcfs::{GateOutcome, PoolKind, PoolRef, PoolStatus, Take, Taken};
 use stampede_infra::fcfs_pools::FcfsPools;
 use stampede_infra::mysql::campaigns;
 use utoipa::ToSchema;
@@ -127,12 +127,6 @@ pub async fn enter(
 ) -> Result<(StatusCode, Json<EntryAnswer>), ApiError> {
     state.limits.check(user.user_id).await?;
     let pool = campaign(id);
-    // An id the gate does not know is unknown, not opened yet, or lost
-    // with Redis: the database tells which.
-    let status = match state.infra.gate.snapshot_stock(pool).await? {
-        Some(_) => PoolStatus::Open,
-        None => state.existing_campaign(id).await?.pool.status,
-    };
     let now = Utc::now();
     // The entry's id is the claim on its slot.
     let entry_id = Uuid::now_v7();
@@ -151,6 +145,14 @@ pub async fn enter(
         created_at: now,
     })
     .await;
+    // A campaign the gate does not know is unknown, not opened yet, or lost
+    // with Redis: only then is the database asked which (any other answer
+    // comes from a gate that knows it, so the pool is open).
+    let status = if matches!(result, Ok(Taken::Refused(GateOutcome::Uninitialised))) {
+        state.existing_campaign(id).await?.pool.status
+    } else {
+        PoolStatus::Open
+    };
     let won = answer(result, PoolKind::Campaign, status, &state.gate_outcomes)?;
     Ok(created(EntryAnswer {
         entry_id: won.entry_id,
