@@ -18,6 +18,22 @@ async fn gate(prefix: &str) -> FcfsGate {
     FcfsGate::new(redis, prefix, Duration::from_secs(60), "test-instance")
 }
 
+/// Coupon pool 1 on keys of the test's own, opened with `stock` and a
+/// window from now: the prefix, its gate, the pool and now (ms).
+async fn open_coupon_pool(stock: u64) -> (String, FcfsGate, PoolRef, i64) {
+    let prefix = format!("t{}:", Uuid::now_v7().simple());
+    let gate = gate(&prefix).await;
+    let pool = PoolRef {
+        kind: PoolKind::Coupon,
+        id: 1,
+    };
+    let now = Utc::now();
+    let window =
+        stampede_core::fcfs::IssueWindow::new(now, now + chrono::Duration::hours(1)).unwrap();
+    gate.open(pool, stock, window).await.unwrap();
+    (prefix, gate, pool, now.timestamp_millis())
+}
+
 fn take(pool: PoolRef, user_id: u64, now_ms: i64) -> Take {
     Take {
         pool,
@@ -114,17 +130,7 @@ async fn the_read_refuses_exactly_what_the_take_script_refuses() {
 
 #[tokio::test]
 async fn a_unit_given_back_after_the_pool_sold_out_is_taken_by_the_next_request() {
-    let prefix = format!("t{}:", Uuid::now_v7().simple());
-    let gate = gate(&prefix).await;
-    let pool = PoolRef {
-        kind: PoolKind::Coupon,
-        id: 1,
-    };
-    let now = Utc::now();
-    let window =
-        stampede_core::fcfs::IssueWindow::new(now, now + chrono::Duration::hours(1)).unwrap();
-    gate.open(pool, 1, window).await.unwrap();
-    let now_ms = now.timestamp_millis();
+    let (_, gate, pool, now_ms) = open_coupon_pool(1).await;
 
     let first = take(pool, 1, now_ms);
     assert!(matches!(
@@ -164,17 +170,7 @@ async fn a_unit_given_back_after_the_pool_sold_out_is_taken_by_the_next_request(
 
 #[tokio::test]
 async fn a_field_written_by_hand_that_is_no_number_leaves_the_answer_to_the_script() {
-    let prefix = format!("t{}:", Uuid::now_v7().simple());
-    let gate = gate(&prefix).await;
-    let pool = PoolRef {
-        kind: PoolKind::Coupon,
-        id: 1,
-    };
-    let now = Utc::now();
-    let window =
-        stampede_core::fcfs::IssueWindow::new(now, now + chrono::Duration::hours(1)).unwrap();
-    gate.open(pool, 0, window).await.unwrap();
-    let now_ms = now.timestamp_millis();
+    let (prefix, gate, pool, now_ms) = open_coupon_pool(0).await;
     assert_eq!(
         gate.try_take(&take(pool, 1, now_ms)).await.unwrap(),
         GateOutcome::SoldOut
